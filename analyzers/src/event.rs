@@ -1,0 +1,303 @@
+//! The event model shared by the sensor (which produces events from packets) and the
+//! analyzers (which consume them). Plain data, no I/O: analyzers stay pure and testable on
+//! synthetic streams.
+
+use std::net::IpAddr;
+
+/// Packet time in nanoseconds since the Unix epoch. Packet timestamps are the only clock.
+pub type TsNanos = i64;
+
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// IP protocol numbers the sensor names in its output.
+pub mod ipproto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// Suricata's names for IP protocols (`proto` in the EVE envelope).
+pub fn proto_name(proto: u8) -> std::borrow::Cow<'static, str> {
+    match proto {
+        ipproto::TCP => "TCP".into(),
+        ipproto::UDP => "UDP".into(),
+        ipproto::ICMP => "ICMP".into(),
+        ipproto::ICMPV6 => "IPv6-ICMP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        132 => "SCTP".into(),
+        other => other.to_string().into(),
+    }
+}
+
+/// Up to two VLAN ids (outer first), as Zeek's `id.ctx.vlan` / `id.ctx.inner_vlan`.
+/// Deeper tags (QinQinQ) are not part of the key, as in Zeek.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vlans {
+    pub outer: Option<u16>,
+    pub inner: Option<u16>,
+}
+
+impl Vlans {
+    pub fn push(&mut self, id: u16) {
+        if self.outer.is_none() {
+            self.outer = Some(id);
+        } else if self.inner.is_none() {
+            self.inner = Some(id);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.outer.is_none()
+    }
+    pub fn ids(&self) -> impl Iterator<Item = u16> {
+        self.outer.into_iter().chain(self.inner)
+    }
+}
+
+/// Zeek's `conn_state` vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnState {
+    S0,
+    S1,
+    SF,
+    REJ,
+    S2,
+    S3,
+    RSTO,
+    RSTR,
+    RSTOS0,
+    RSTRH,
+    SH,
+    SHR,
+    OTH,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::S0 => "S0",
+            ConnState::S1 => "S1",
+            ConnState::SF => "SF",
+            ConnState::REJ => "REJ",
+            ConnState::S2 => "S2",
+            ConnState::S3 => "S3",
+            ConnState::RSTO => "RSTO",
+            ConnState::RSTR => "RSTR",
+            ConnState::RSTOS0 => "RSTOS0",
+            ConnState::RSTRH => "RSTRH",
+            ConnState::SH => "SH",
+            ConnState::SHR => "SHR",
+            ConnState::OTH => "OTH",
+        }
+    }
+}
+
+/// Why a flow record was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Idle longer than the protocol's timeout (packet time).
+    Timeout,
+    /// TCP closed (FIN both ways or RST), after a short linger for late packets.
+    Closed,
+    /// Pushed out of a full flow table.
+    Evicted,
+    /// End of replay or SIGINT/SIGTERM.
+    Shutdown,
+    /// Periodic record of a still-active long flow (the flow goes on).
+    Update,
+}
+
+impl CloseReason {
+    /// Suricata's `flow.reason` vocabulary where it has one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Timeout => "timeout",
+            CloseReason::Closed => "closed",
+            CloseReason::Evicted => "forced",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Update => "update",
+        }
+    }
+}
+
+/// Where a flow's server name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameSource {
+    TlsSni,
+    HttpHost,
+}
+
+impl NameSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::TlsSni => "tls_sni",
+            NameSource::HttpHost => "http_host",
+        }
+    }
+}
+
+/// A bidirectional flow record. `src` is the originator (the side that sent the first packet,
+/// or the SYN sender), as in Zeek's `id.orig_h`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    pub flow_id: u64,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    pub vlan: Vlans,
+    /// Number of tunnel layers the packets were found inside (0 = not tunneled).
+    pub tunnel_depth: u8,
+    pub first_ts: TsNanos,
+    pub last_ts: TsNanos,
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    /// IP bytes (Zeek's `orig_ip_bytes`): IP total length, not link-layer bytes.
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    /// Transport payload bytes each way (TCP from sequence numbers when seen, else summed).
+    pub payload_toserver: u64,
+    pub payload_toclient: u64,
+    /// OR of TCP flags seen each way.
+    pub tcp_flags_ts: u8,
+    pub tcp_flags_tc: u8,
+    /// Zeek-style history string (e.g. `ShADadFf`).
+    pub history: String,
+    pub conn_state: ConnState,
+    pub reason: CloseReason,
+    /// TLS SNI or HTTP Host seen on the flow, if any.
+    pub server_name: Option<String>,
+    pub server_name_source: Option<NameSource>,
+    /// Community ID v1 (`1:base64`).
+    pub community_id: String,
+    /// Bytes the originator/responder acknowledged that the sensor never saw (capture loss).
+    pub missed_bytes: u64,
+}
+
+impl Flow {
+    pub fn duration_ns(&self) -> i64 {
+        self.last_ts.saturating_sub(self.first_ts)
+    }
+}
+
+/// One DNS resource record of an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsAnswer {
+    pub name: String,
+    pub rtype: u16,
+    pub ttl: u32,
+    /// Presentation form of the data (address, target name, text...).
+    pub data: String,
+}
+
+/// A DNS query matched with its response (or not answered within the timeout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsTxn {
+    /// Time of the query (or of the response if the query was not seen).
+    pub ts: TsNanos,
+    pub flow_id: u64,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    /// IP protocol of the transport (UDP or TCP).
+    pub proto: u8,
+    pub vlan: Vlans,
+    pub community_id: String,
+    pub id: u16,
+    pub qname: String,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub opcode: u8,
+    /// Response code (extended with EDNS when present); `None` if unanswered.
+    pub rcode: Option<u16>,
+    pub answers: Vec<DnsAnswer>,
+    pub authoritative: bool,
+    pub truncated: bool,
+    pub recursion_desired: bool,
+    pub recursion_available: bool,
+    /// Round-trip time query → response.
+    pub rtt_ns: Option<i64>,
+    /// The query was seen (false: a response without its query).
+    pub query_seen: bool,
+}
+
+impl DnsTxn {
+    pub fn answered(&self) -> bool {
+        self.rcode.is_some()
+    }
+}
+
+/// Severity of an alert, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+    /// Suricata's numeric severity (1 = highest).
+    pub fn suricata_level(self) -> u8 {
+        match self {
+            Severity::Critical => 1,
+            Severity::High => 1,
+            Severity::Medium => 2,
+            Severity::Low => 3,
+            Severity::Info => 4,
+        }
+    }
+}
+
+/// An analyzer's finding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub ts: TsNanos,
+    /// Detector id, e.g. `beacon`, `direct_ip`.
+    pub detector: &'static str,
+    pub severity: Severity,
+    /// Human one-liner (EVE `alert.signature`).
+    pub signature: String,
+    pub src_ip: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dest_ip: Option<IpAddr>,
+    pub dest_port: Option<u16>,
+    pub proto: Option<u8>,
+    pub name: Option<String>,
+    /// Detector-specific evidence, written under the EVE `kizuki` object.
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// Stable key: one ongoing behaviour has one key (updates reuse it).
+    pub dedupe_key: String,
+    /// True when this updates an alert already raised with the same key.
+    pub update: bool,
+}
+
+/// What the sensor hands to analyzers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Flow(Flow),
+    Dns(DnsTxn),
+}
+
+impl Event {
+    pub fn ts(&self) -> TsNanos {
+        match self {
+            Event::Flow(f) => f.last_ts,
+            Event::Dns(d) => d.ts,
+        }
+    }
+}
