@@ -1,0 +1,1 @@
+//! Community ID v1 flow hashing.
