@@ -1,1 +1,279 @@
+//! TOML configuration. Every key has a default (documented in `docs/config.md` and in
+//! `kizuki.example.toml`); unknown keys are rejected with their name so typos never pass
+//! silently.
 
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub capture: CaptureConfig,
+    pub pipeline: PipelineConfig,
+    pub flow: FlowConfig,
+    pub fragments: FragmentConfig,
+    pub dns: DnsConfig,
+    pub output: OutputConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Live interface (`kizuki run -i` overrides).
+    pub interface: Option<String>,
+    /// BPF filter expression; empty = everything.
+    pub bpf: String,
+    pub snaplen: i32,
+    pub promisc: bool,
+    /// Kernel capture buffer in MiB.
+    pub buffer_mb: i32,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            interface: None,
+            bpf: String::new(),
+            snaplen: 65_535,
+            promisc: true,
+            buffer_mb: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Worker shards; 0 = number of cores.
+    pub workers: usize,
+    /// Packets per batch handed to a worker.
+    pub batch_size: usize,
+    /// Batches queued per worker before back-pressure (replay) or drops (live).
+    pub queue_batches: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            batch_size: 128,
+            queue_batches: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Cap on live flows over all shards; the oldest-idle flow is evicted (and counted) when full.
+    pub max_flows: usize,
+    /// Idle timeouts in seconds of packet time (Zeek: tcp 5 min, udp/icmp 1 min).
+    pub tcp_timeout_s: f64,
+    pub udp_timeout_s: f64,
+    pub icmp_timeout_s: f64,
+    pub other_timeout_s: f64,
+    /// A TCP flow seen closed (FIN both ways, or RST) is emitted after this linger, so late
+    /// packets still count (Zeek's tcp_close_delay).
+    pub tcp_close_linger_s: f64,
+    /// Long flows emit an `update` record this often (0 = never).
+    pub update_interval_s: f64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: 1_000_000,
+            tcp_timeout_s: 300.0,
+            udp_timeout_s: 60.0,
+            icmp_timeout_s: 60.0,
+            other_timeout_s: 60.0,
+            tcp_close_linger_s: 5.0,
+            update_interval_s: 300.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FragmentConfig {
+    /// Datagrams being reassembled at once, over all shards.
+    pub max_datagrams: usize,
+    /// Bytes buffered for reassembly, over all shards.
+    pub max_bytes: usize,
+    /// A datagram not completed within this many seconds of packet time is dropped.
+    pub timeout_s: f64,
+}
+
+impl Default for FragmentConfig {
+    fn default() -> Self {
+        Self {
+            max_datagrams: 16_384,
+            max_bytes: 64 << 20,
+            timeout_s: 30.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Server ports parsed as DNS (UDP and TCP).
+    pub ports: Vec<u16>,
+    /// A query without response after this many seconds is logged unanswered.
+    pub timeout_s: f64,
+    /// Pending (unanswered) queries over all shards; the oldest is flushed when full.
+    pub max_pending: usize,
+    /// Bytes buffered per direction of a DNS-over-TCP stream.
+    pub tcp_buffer_bytes: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            ports: vec![53],
+            timeout_s: 10.0,
+            max_pending: 200_000,
+            tcp_buffer_bytes: 65_537,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Directory for `eve.json` (`--out` overrides).
+    pub dir: String,
+    pub eve_file: String,
+    /// Event types written to EVE.
+    pub flow: bool,
+    pub dns: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: "kizuki-out".into(),
+            eve_file: "eve.json".into(),
+            flow: true,
+            dns: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `kizuki run` serves /metrics here (loopback by default); `replay` only with
+    /// `--metrics-listen`. Empty = off.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:19100".into(),
+        }
+    }
+}
+
+/// A config problem, rendered as one line naming the file.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e)))?;
+        Self::parse(&text).map_err(|msg| ConfigError(format!("{}: {msg}", path.display())))
+    }
+
+    /// Parses TOML text; the error is one line with the line number.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().replace('\n', " ");
+            match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a positive number of seconds, got {v}"))
+            }
+        };
+        pos("flow.tcp_timeout_s", self.flow.tcp_timeout_s)?;
+        pos("flow.udp_timeout_s", self.flow.udp_timeout_s)?;
+        pos("flow.icmp_timeout_s", self.flow.icmp_timeout_s)?;
+        pos("flow.other_timeout_s", self.flow.other_timeout_s)?;
+        pos("flow.tcp_close_linger_s", self.flow.tcp_close_linger_s)?;
+        pos("fragments.timeout_s", self.fragments.timeout_s)?;
+        pos("dns.timeout_s", self.dns.timeout_s)?;
+        if !(self.flow.update_interval_s.is_finite() && self.flow.update_interval_s >= 0.0) {
+            return Err("flow.update_interval_s must be >= 0".into());
+        }
+        if self.flow.max_flows == 0 {
+            return Err("flow.max_flows must be at least 1".into());
+        }
+        if self.pipeline.batch_size == 0 || self.pipeline.queue_batches == 0 {
+            return Err("pipeline.batch_size and pipeline.queue_batches must be at least 1".into());
+        }
+        if self.capture.snaplen <= 0 {
+            return Err("capture.snaplen must be positive".into());
+        }
+        if self.dns.tcp_buffer_bytes < 2 {
+            return Err("dns.tcp_buffer_bytes must be at least 2".into());
+        }
+        Ok(())
+    }
+}
+
+/// Seconds (config) to packet-time nanoseconds.
+pub fn secs_to_ns(s: f64) -> i64 {
+    (s * 1e9) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.dns.ports, vec![53]);
+        assert_eq!(c.flow.max_flows, 1_000_000);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[flow]\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = Config::parse("[nonsense]\n").unwrap_err();
+        assert!(e.contains("nonsense"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_rejected() {
+        assert!(Config::parse("[flow]\ntcp_timeout_s = -1\n").is_err());
+        assert!(Config::parse("[flow]\nmax_flows = 0\n").is_err());
+        assert!(Config::parse("[flow\n").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! IPv4/IPv6 with etherparse's lax slicing (copes with snaplen-truncated packets), fragment
+//! detection, and the transport layer.
+
+use super::{tunnel, Context, Decoded, DropReason, Fragment, Packet, Tcp, Transport, Udp};
+use etherparse::{LaxIpSlice, Ipv6ExtensionSlice, TcpSlice, UdpSlice};
+use std::net::IpAddr;
+
+pub(super) fn decode_ip(b: &[u8], ctx: Context) -> Decoded<'_> {
+    let ip = match LaxIpSlice::from_slice(b) {
+        Ok((ip, _ext_err)) => ip,
+        Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => {
+            return Decoded::Drop(DropReason::Truncated)
+        }
+        Err(_) => return Decoded::Drop(DropReason::BadIpHeader),
+    };
+    let src = ip.source_addr();
+    let dst = ip.destination_addr();
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let captured = payload.payload;
+    // Lengths from the headers, not the capture: bytes count what was on the wire.
+    let (ip_len, header_len) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let hl = u32::from(h.ihl()) * 4;
+            let total = u32::from(h.total_len());
+            if total < hl {
+                return Decoded::Drop(DropReason::BadIpHeader);
+            }
+            (total, hl)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let plen = u32::from(v6.header().payload_length());
+            let ext_len = v6.extensions().slice().len() as u32;
+            let total = if plen == 0 {
+                // Jumbogram or unset: fall back to what was captured.
+                40 + b.len().saturating_sub(40) as u32
+            } else {
+                40 + plen
+            };
+            (total, 40 + ext_len)
+        }
+    };
+    let payload_len = ip_len.saturating_sub(header_len);
+
+    if payload.fragmented {
+        return fragment(&ip, ctx, src, dst, proto, header_len, captured, payload_len);
+    }
+    decode_transport(ctx, src, dst, proto, ip_len, captured, payload_len)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fragment<'a>(
+    ip: &LaxIpSlice<'a>,
+    ctx: Context,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    header_len: u32,
+    data: &'a [u8],
+    data_len: u32,
+) -> Decoded<'a> {
+    let (id, offset, more, header_len) = match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                u32::from(h.identification()),
+                u32::from(h.fragments_offset().value()) * 8,
+                h.more_fragments(),
+                header_len,
+            )
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let mut found = None;
+            for ext in v6.extensions().clone() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                    found = Some((
+                        f.identification(),
+                        u32::from(f.fragment_offset().value()) * 8,
+                        f.more_fragments(),
+                    ));
+                }
+            }
+            let Some((id, off, more)) = found else {
+                return Decoded::Drop(DropReason::BadIpHeader);
+            };
+            // The reassembled datagram keeps the unfragmentable headers; the fragment
+            // header itself (8 bytes) goes away.
+            (id, off, more, header_len.saturating_sub(8))
+        }
+    };
+    Decoded::Fragment(Fragment {
+        ctx,
+        src,
+        dst,
+        proto,
+        id,
+        offset,
+        more,
+        header_len,
+        data,
+        data_len,
+    })
+}
+
+/// Decodes the transport layer of an IP datagram (also used for reassembled datagrams).
+/// `payload` is what was captured, `payload_len` what the IP header says.
+pub fn decode_transport(
+    ctx: Context,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ip_len: u32,
+    payload: &[u8],
+    payload_len: u32,
+) -> Decoded<'_> {
+    let transport = match proto {
+        6 => {
+            let tcp = match TcpSlice::from_slice(payload) {
+                Ok(t) => t,
+                Err(etherparse::err::tcp::HeaderSliceError::Len(_)) => {
+                    return Decoded::Drop(DropReason::Truncated)
+                }
+                Err(_) => return Decoded::Drop(DropReason::BadTransport),
+            };
+            let hlen = tcp.header_slice().len() as u32;
+            let flags = tcp.header_slice().get(13).copied().unwrap_or(0);
+            Transport::Tcp(Tcp {
+                sport: tcp.source_port(),
+                dport: tcp.destination_port(),
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags,
+                payload: tcp.payload(),
+                payload_len: payload_len.saturating_sub(hlen),
+            })
+        }
+        17 => {
+            let udp = match UdpSlice::from_slice_lax(payload) {
+                Ok(u) => u,
+                Err(_) => return Decoded::Drop(DropReason::Truncated),
+            };
+            let ulen = u32::from(udp.length());
+            // UDP length disagreeing with IP's: trust the smaller sane one.
+            let plen = if ulen >= 8 && ulen <= payload_len {
+                ulen - 8
+            } else {
+                payload_len.saturating_sub(8)
+            };
+            let u = Udp {
+                sport: udp.source_port(),
+                dport: udp.destination_port(),
+                payload: udp.payload(),
+                payload_len: plen,
+            };
+            if let Some(inner) = tunnel::udp_tunnel(ctx, src, dst, ip_len, &u) {
+                return inner;
+            }
+            Transport::Udp(u)
+        }
+        1 | 58 => match payload.get(..2) {
+            Some(h) => Transport::Icmp {
+                icmp_type: h[0],
+                code: h[1],
+            },
+            None => return Decoded::Drop(DropReason::Truncated),
+        },
+        47 => return tunnel::gre(payload, ctx),
+        4 | 41 => {
+            // IP-in-IP / 6in4.
+            let mut inner = ctx;
+            inner.tunnel_depth += 1;
+            if inner.tunnel_depth > super::MAX_TUNNEL_DEPTH {
+                return Decoded::Drop(DropReason::TunnelDepth);
+            }
+            return decode_ip(payload, inner);
+        }
+        _ => Transport::Other,
+    };
+    Decoded::Packet(Packet {
+        ctx,
+        src,
+        dst,
+        proto,
+        ip_len,
+        transport,
+    })
+}

@@ -1,0 +1,294 @@
+//! Zeek's per-endpoint TCP states, history letters and `conn_state` (the vocabulary of
+//! Zeek's `conn.log`, reimplemented from its documented semantics).
+
+use crate::decode::tcpflags::*;
+use analyzers::ConnState;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndpointState {
+    #[default]
+    Inactive,
+    SynSent,
+    SynAckSent,
+    /// Active without a SYN seen (connection picked up mid-stream).
+    Partial,
+    Established,
+    Closed,
+    Reset,
+}
+
+/// Updates both endpoints for a TCP packet from `me` (the other is `peer`).
+pub fn tcp_transition(me: &mut EndpointState, peer: &mut EndpointState, flags: u8, len: u32) {
+    use EndpointState::*;
+    if flags & RST != 0 {
+        *me = Reset;
+        return;
+    }
+    if *me == Reset {
+        return;
+    }
+    if flags & SYN != 0 {
+        if flags & ACK != 0 {
+            if matches!(*me, Inactive | Partial) {
+                *me = SynAckSent;
+            }
+        } else if *me == Inactive {
+            *me = SynSent;
+        }
+    } else if flags & FIN == 0 && (flags & ACK != 0 || len > 0) {
+        match (*me, *peer) {
+            (Inactive, _) => *me = Partial,
+            (SynSent, SynAckSent) | (SynSent, Established) => {
+                *me = Established;
+                *peer = Established;
+            }
+            (SynAckSent, Established) | (SynAckSent, SynSent) if flags & ACK != 0 => {
+                *me = Established;
+            }
+            _ => {}
+        }
+    }
+    if flags & FIN != 0 {
+        *me = Closed;
+    }
+}
+
+/// Zeek's `conn_state` for a TCP connection.
+pub fn tcp_conn_state(
+    os: EndpointState,
+    rs: EndpointState,
+    orig_size: u64,
+    resp_size: u64,
+    history: &str,
+) -> ConnState {
+    use EndpointState::*;
+    let o_inactive = matches!(os, Inactive | Partial);
+    let r_inactive = matches!(rs, Inactive | Partial);
+    if rs == Reset {
+        if matches!(os, SynSent | SynAckSent)
+            || (os == Reset && orig_size == 0 && resp_size == 0)
+        {
+            ConnState::REJ
+        } else if o_inactive {
+            ConnState::RSTRH
+        } else {
+            ConnState::RSTR
+        }
+    } else if os == Reset {
+        if r_inactive {
+            if rstos0_history(history) {
+                ConnState::RSTOS0
+            } else {
+                ConnState::OTH
+            }
+        } else {
+            ConnState::RSTO
+        }
+    } else if rs == Closed && os == Closed {
+        ConnState::SF
+    } else if os == Closed {
+        if r_inactive {
+            ConnState::SH
+        } else {
+            ConnState::S2
+        }
+    } else if rs == Closed {
+        if o_inactive {
+            ConnState::SHR
+        } else {
+            ConnState::S3
+        }
+    } else if os == SynSent && rs == Inactive {
+        ConnState::S0
+    } else if os == Established && rs == Established {
+        ConnState::S1
+    } else {
+        ConnState::OTH
+    }
+}
+
+/// Zeek: `/\^?S[^HAFGIQ]*R.*/` — originator sent a SYN then a RST, with no reply.
+fn rstos0_history(h: &str) -> bool {
+    let h = h.strip_prefix('^').unwrap_or(h);
+    let Some(rest) = h.strip_prefix('S') else {
+        return false;
+    };
+    for c in rest.chars() {
+        if c == 'R' {
+            return true;
+        }
+        if "HAFGIQ".contains(c) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Zeek's `conn_state` for UDP: which sides were active.
+pub fn udp_conn_state(orig_active: bool, resp_active: bool) -> ConnState {
+    match (orig_active, resp_active) {
+        (true, true) => ConnState::SF,
+        (true, false) => ConnState::S0,
+        (false, true) => ConnState::SHR,
+        (false, false) => ConnState::OTH,
+    }
+}
+
+/// History letters seen, in order of first occurrence (upper case = originator).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Letters recorded so far (bounded: each letter at most a few times).
+    letters: Vec<u8>,
+    /// Bitmask of (letter, direction) already recorded.
+    seen: u32,
+    /// Retransmission counts per direction, for Zeek's scaled repeats (1, 10, 100...).
+    retrans: [u32; 2],
+}
+
+const LETTERS: &[u8] = b"SHADFRQIT^";
+
+impl History {
+    /// Records `letter` (upper-case form) for the originator (`orig`) or responder once.
+    pub fn add(&mut self, letter: u8, orig: bool) {
+        let Some(i) = LETTERS.iter().position(|&l| l == letter) else {
+            return;
+        };
+        let bit = 1u32 << (i * 2 + usize::from(!orig));
+        if self.seen & bit != 0 {
+            return;
+        }
+        self.seen |= bit;
+        self.push(letter, orig);
+    }
+
+    fn push(&mut self, letter: u8, orig: bool) {
+        if self.letters.len() < 32 {
+            self.letters.push(if orig {
+                letter
+            } else {
+                letter.to_ascii_lowercase()
+            });
+        }
+    }
+
+    /// A retransmission: recorded at the 1st, 10th, 100th... occurrence, as Zeek does.
+    pub fn retransmission(&mut self, orig: bool) {
+        let n = &mut self.retrans[usize::from(!orig)];
+        *n += 1;
+        let c = *n;
+        if c == 1 || c == 10 || c == 100 || c == 1000 || c == 10_000 {
+            self.push(b'T', orig);
+        }
+    }
+
+    pub fn flipped(&mut self) {
+        if self.letters.first() != Some(&b'^') {
+            self.letters.insert(0, b'^');
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.letters).unwrap_or("")
+    }
+}
+
+/// The history letter Zeek records for a TCP packet (None: nothing new to record).
+pub fn tcp_history_letter(flags: u8, payload_len: u32) -> Option<u8> {
+    let syn = flags & SYN != 0;
+    let fin = flags & FIN != 0;
+    let rst = flags & RST != 0;
+    if syn && (fin || rst) {
+        return Some(b'Q');
+    }
+    if fin && rst {
+        return Some(b'I');
+    }
+    if syn {
+        return Some(if flags & ACK != 0 { b'H' } else { b'S' });
+    }
+    if rst {
+        return Some(b'R');
+    }
+    if fin {
+        return Some(b'F');
+    }
+    if payload_len > 0 {
+        return Some(b'D');
+    }
+    if flags & ACK != 0 {
+        return Some(b'A');
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EndpointState::*;
+
+    fn run(pkts: &[(bool, u8, u32)]) -> ConnState {
+        let (mut o, mut r) = (Inactive, Inactive);
+        let mut h = History::default();
+        let (mut os, mut rs) = (0u64, 0u64);
+        for &(orig, flags, len) in pkts {
+            if orig {
+                tcp_transition(&mut o, &mut r, flags, len);
+                os += u64::from(len);
+            } else {
+                tcp_transition(&mut r, &mut o, flags, len);
+                rs += u64::from(len);
+            }
+            if let Some(l) = tcp_history_letter(flags, len) {
+                h.add(l, orig);
+            }
+        }
+        tcp_conn_state(o, r, os, rs, h.as_str())
+    }
+
+    #[test]
+    fn zeek_states() {
+        let syn = SYN;
+        let synack = SYN | ACK;
+        let ack = ACK;
+        let fin = FIN | ACK;
+        let rst = RST | ACK;
+        let hs = [(true, syn, 0), (false, synack, 0), (true, ack, 0)];
+        let mut sf = hs.to_vec();
+        sf.extend([(true, ack, 10), (false, ack, 20), (true, fin, 0), (false, fin, 0)]);
+        assert_eq!(run(&sf), ConnState::SF);
+        assert_eq!(run(&hs), ConnState::S1);
+        assert_eq!(run(&[(true, syn, 0)]), ConnState::S0);
+        assert_eq!(run(&[(true, syn, 0), (false, rst, 0)]), ConnState::REJ);
+        let mut rsto = hs.to_vec();
+        rsto.push((true, rst, 0));
+        assert_eq!(run(&rsto), ConnState::RSTO);
+        let mut rstr = hs.to_vec();
+        rstr.push((false, rst, 0));
+        assert_eq!(run(&rstr), ConnState::RSTR);
+        assert_eq!(run(&[(true, syn, 0), (true, RST, 0)]), ConnState::RSTOS0);
+        assert_eq!(run(&[(true, ack, 10), (false, ack, 10)]), ConnState::OTH);
+        assert_eq!(run(&[(true, fin, 0)]), ConnState::SH);
+        let mut s2 = hs.to_vec();
+        s2.push((true, fin, 0));
+        assert_eq!(run(&s2), ConnState::S2);
+        let mut s3 = hs.to_vec();
+        s3.push((false, fin, 0));
+        assert_eq!(run(&s3), ConnState::S3);
+        assert_eq!(run(&[(false, fin, 0)]), ConnState::SHR);
+        assert_eq!(run(&[(true, ack, 5), (false, rst, 0)]), ConnState::RSTRH);
+    }
+
+    #[test]
+    fn history_letters() {
+        let mut h = History::default();
+        h.add(b'S', true);
+        h.add(b'H', false);
+        h.add(b'A', true);
+        h.add(b'D', true);
+        h.add(b'D', true);
+        h.add(b'D', false);
+        h.add(b'F', true);
+        h.add(b'F', false);
+        assert_eq!(h.as_str(), "ShADdFf");
+    }
+}

@@ -1,0 +1,585 @@
+//! One shard's flow table: bidirectional records, Zeek-style states, idle timeouts on packet
+//! time, a cap with counted LRU evictions, periodic records of long flows.
+//!
+//! Flows live in three insertion-ordered maps (TCP, UDP, other) moved to the back on every
+//! packet, so the front of each is its least recently active flow: expiry and eviction pop
+//! fronts instead of sweeping the table.
+
+use super::community_id::community_id_v1;
+use super::conn_state::{
+    tcp_conn_state, tcp_history_letter, tcp_transition, udp_conn_state, EndpointState,
+    History,
+};
+use super::key::{is_likely_server_port, FlowKey};
+use crate::decode::tcpflags::{ACK, FIN, RST, SYN};
+use analyzers::{CloseReason, ConnState, Flow, NameSource, TsNanos, Vlans};
+use hashlink::LinkedHashMap;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+type Map<V> = LinkedHashMap<FlowKey, V, foldhash::fast::RandomState>;
+
+/// Timeouts and limits of a table, in packet-time nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowLimits {
+    pub max_flows: usize,
+    pub tcp_timeout: i64,
+    pub udp_timeout: i64,
+    pub icmp_timeout: i64,
+    pub other_timeout: i64,
+    pub tcp_linger: i64,
+    /// 0 = no periodic records.
+    pub update_interval: i64,
+}
+
+/// What the table needs of a packet.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketMeta {
+    pub ts: TsNanos,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub vlan: Vlans,
+    pub tunnel_depth: u8,
+    pub ip_len: u32,
+    pub payload_len: u32,
+    /// TCP flags, sequence and ack numbers.
+    pub tcp: Option<(u8, u32, u32)>,
+    /// ICMP reply (its flow's originator is the other side).
+    pub icmp_reply: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SeqTrack {
+    init: bool,
+    /// Next expected sequence number.
+    next: u32,
+}
+
+/// Per-flow state (index 0 = originator, 1 = responder).
+pub struct FlowEntry {
+    pub flow_id: u64,
+    /// True when the originator is the key's `a` side.
+    orig_is_a: bool,
+    pub first_ts: TsNanos,
+    pub last_ts: TsNanos,
+    pkts: [u64; 2],
+    bytes: [u64; 2],
+    payload: [u64; 2],
+    flags: [u8; 2],
+    ep: [EndpointState; 2],
+    seq: [SeqTrack; 2],
+    missed: u64,
+    history: History,
+    next_update: TsNanos,
+    /// Set once the TCP connection is closed or reset: emit at this packet time.
+    close_at: Option<TsNanos>,
+    /// TLS SNI / HTTP Host, when found.
+    pub name: Option<Box<str>>,
+    pub name_source: Option<NameSource>,
+    /// Originator payload packets inspected for a name so far (bounded).
+    pub name_tries: u8,
+    /// Per-flow application state (e.g. DNS-over-TCP buffers), if any.
+    pub app: Option<Box<crate::proto::dns::TcpDnsState>>,
+}
+
+impl FlowEntry {
+    /// Is this packet (travelling a→b when `forward`) from the originator?
+    pub fn is_orig(&self, forward: bool) -> bool {
+        forward == self.orig_is_a
+    }
+
+    pub fn orig_payload_pkts(&self) -> u64 {
+        self.pkts[0]
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlowStats {
+    pub created: u64,
+    pub evicted: u64,
+    pub timed_out: u64,
+    pub closed: u64,
+}
+
+pub struct FlowTable {
+    tcp: Map<FlowEntry>,
+    udp: Map<FlowEntry>,
+    other: Map<FlowEntry>,
+    /// (emit time, key) of closed TCP flows, in time order.
+    closing: VecDeque<(TsNanos, FlowKey)>,
+    limits: FlowLimits,
+    next_id: u64,
+    id_stride: u64,
+    pub stats: FlowStats,
+}
+
+fn new_map() -> Map<FlowEntry> {
+    LinkedHashMap::with_hasher(foldhash::fast::RandomState::default())
+}
+
+impl FlowTable {
+    /// `shard`/`shards` make flow ids unique across shards (id ≡ shard mod shards).
+    pub fn new(limits: FlowLimits, shard: u64, shards: u64) -> Self {
+        Self {
+            tcp: new_map(),
+            udp: new_map(),
+            other: new_map(),
+            closing: VecDeque::new(),
+            limits,
+            next_id: shard + 1,
+            id_stride: shards.max(1),
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tcp.len() + self.udp.len() + self.other.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn map_for(&mut self, proto: u8) -> &mut Map<FlowEntry> {
+        match proto {
+            6 => &mut self.tcp,
+            17 => &mut self.udp,
+            _ => &mut self.other,
+        }
+    }
+
+    fn timeout_for(&self, proto: u8) -> i64 {
+        match proto {
+            6 => self.limits.tcp_timeout,
+            17 => self.limits.udp_timeout,
+            1 | 58 => self.limits.icmp_timeout,
+            _ => self.limits.other_timeout,
+        }
+    }
+
+    /// Accounts one packet; returns its flow and whether the packet came from the
+    /// originator. Records pushed out by this packet (evictions, a reused TCP tuple, periodic
+    /// updates) go to `out`.
+    pub fn track(&mut self, p: &PacketMeta, out: &mut Vec<Flow>) -> (&mut FlowEntry, bool) {
+        let (key, forward) = FlowKey::new(
+            p.src,
+            p.sport,
+            p.dst,
+            p.dport,
+            p.proto,
+            p.vlan,
+            p.tunnel_depth,
+        );
+        // A new SYN on a closed connection's tuple starts a new connection (port reuse).
+        if let Some((flags, _, _)) = p.tcp {
+            if flags & (SYN | ACK) == SYN {
+                let reuse = self
+                    .tcp
+                    .get(&key)
+                    .is_some_and(|e| e.close_at.is_some() && e.is_orig(forward));
+                if reuse {
+                    if let Some(e) = self.tcp.remove(&key) {
+                        self.stats.closed += 1;
+                        out.push(e.to_flow(&key, CloseReason::Closed));
+                    }
+                }
+            }
+        }
+        let exists = self.map_for(p.proto).to_back(&key).is_some();
+        if !exists {
+            while self.len() >= self.limits.max_flows {
+                if !self.evict_oldest(out) {
+                    break;
+                }
+            }
+            let entry = self.new_entry(p, forward);
+            self.stats.created += 1;
+            self.map_for(p.proto).insert(key, entry);
+        }
+        let limits = self.limits;
+        let closing = &mut self.closing;
+        let map = match p.proto {
+            6 => &mut self.tcp,
+            17 => &mut self.udp,
+            _ => &mut self.other,
+        };
+        let Some(e) = map.get_mut(&key) else {
+            unreachable!("flow inserted above")
+        };
+        let orig = e.is_orig(forward);
+        e.account(p, orig, limits.tcp_linger, &key, closing);
+        if limits.update_interval > 0 && p.ts >= e.next_update {
+            out.push(e.to_flow(&key, CloseReason::Update));
+            e.next_update = p.ts + limits.update_interval;
+        }
+        (e, orig)
+    }
+
+    fn new_entry(&mut self, p: &PacketMeta, forward: bool) -> FlowEntry {
+        let id = self.next_id;
+        self.next_id += self.id_stride;
+        // Originator: the sender of the first packet, unless the ports say the first packet
+        // came from the server (Zeek's likely_server_ports heuristic).
+        let flip = match p.tcp {
+            Some((flags, _, _)) => {
+                let pure_syn = flags & (SYN | ACK) == SYN;
+                !pure_syn
+                    && is_likely_server_port(6, p.sport)
+                    && (!is_likely_server_port(6, p.dport)
+                        || (flags & SYN == 0 && p.sport > p.dport))
+            }
+            None if p.proto == 17 => {
+                is_likely_server_port(17, p.sport) && !is_likely_server_port(17, p.dport)
+            }
+            None => p.icmp_reply,
+        };
+        let mut history = History::default();
+        if flip {
+            history.flipped();
+        }
+        FlowEntry {
+            flow_id: id,
+            orig_is_a: forward != flip,
+            first_ts: p.ts,
+            last_ts: p.ts,
+            pkts: [0; 2],
+            bytes: [0; 2],
+            payload: [0; 2],
+            flags: [0; 2],
+            ep: [EndpointState::Inactive; 2],
+            seq: [SeqTrack::default(); 2],
+            missed: 0,
+            history,
+            next_update: p.ts + self.limits.update_interval,
+            close_at: None,
+            name: None,
+            name_source: None,
+            name_tries: 0,
+            app: None,
+        }
+    }
+
+    fn evict_oldest(&mut self, out: &mut Vec<Flow>) -> bool {
+        let oldest = [
+            self.tcp.front().map(|(_, e)| e.last_ts),
+            self.udp.front().map(|(_, e)| e.last_ts),
+            self.other.front().map(|(_, e)| e.last_ts),
+        ];
+        let Some((i, _)) = oldest
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (i, t)))
+            .min_by_key(|&(_, t)| t)
+        else {
+            return false;
+        };
+        let map = match i {
+            0 => &mut self.tcp,
+            1 => &mut self.udp,
+            _ => &mut self.other,
+        };
+        if let Some((k, e)) = map.pop_front() {
+            self.stats.evicted += 1;
+            out.push(e.to_flow(&k, CloseReason::Evicted));
+            return true;
+        }
+        false
+    }
+
+    /// Emits flows idle past their timeout, and closed TCP flows past their linger.
+    pub fn expire(&mut self, now: TsNanos, out: &mut Vec<Flow>) {
+        while let Some(&(at, key)) = self.closing.front() {
+            if at > now {
+                break;
+            }
+            self.closing.pop_front();
+            if self.tcp.get(&key).is_some_and(|e| e.close_at == Some(at)) {
+                if let Some(e) = self.tcp.remove(&key) {
+                    self.stats.closed += 1;
+                    out.push(e.to_flow(&key, CloseReason::Closed));
+                }
+            }
+        }
+        for proto in [6u8, 17, 0] {
+            // The "other" map mixes ICMP and the rest: its fronts use the larger timeout.
+            let timeout = match proto {
+                0 => self.limits.icmp_timeout.max(self.limits.other_timeout),
+                p => self.timeout_for(p),
+            };
+            let map = self.map_for(proto);
+            let mut n = 0;
+            while map
+                .front()
+                .is_some_and(|(_, e)| now.saturating_sub(e.last_ts) > timeout)
+            {
+                if let Some((k, e)) = map.pop_front() {
+                    n += 1;
+                    out.push(e.to_flow(&k, CloseReason::Timeout));
+                }
+            }
+            self.stats.timed_out += n;
+        }
+    }
+
+    /// Emits every flow (end of replay, shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Flow>) {
+        for map in [&mut self.tcp, &mut self.udp, &mut self.other] {
+            while let Some((k, e)) = map.pop_front() {
+                let reason = if e.close_at.is_some() {
+                    CloseReason::Closed
+                } else {
+                    CloseReason::Shutdown
+                };
+                out.push(e.to_flow(&k, reason));
+            }
+        }
+        self.closing.clear();
+    }
+}
+
+/// Serial-number comparison (RFC 1982) for TCP sequence numbers.
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// A forward jump larger than this is a new sequence space (garbage or a reused port), not
+/// lost data.
+const MAX_GAP: u32 = 1 << 24;
+
+impl FlowEntry {
+    fn account(
+        &mut self,
+        p: &PacketMeta,
+        orig: bool,
+        linger: i64,
+        key: &FlowKey,
+        closing: &mut VecDeque<(TsNanos, FlowKey)>,
+    ) {
+        let d = usize::from(!orig);
+        if p.ts > self.last_ts {
+            self.last_ts = p.ts;
+        }
+        self.pkts[d] += 1;
+        self.bytes[d] += u64::from(p.ip_len);
+        let Some((flags, seq, _ack)) = p.tcp else {
+            self.payload[d] += u64::from(p.payload_len);
+            if p.proto == 17 && p.payload_len > 0 {
+                self.history.add(b'D', orig);
+            }
+            return;
+        };
+        self.flags[d] |= flags;
+        let (me, peer) = if orig {
+            let [a, b] = &mut self.ep;
+            (a, b)
+        } else {
+            let [a, b] = &mut self.ep;
+            (b, a)
+        };
+        tcp_transition(me, peer, flags, p.payload_len);
+        if let Some(l) = tcp_history_letter(flags, p.payload_len) {
+            self.history.add(l, orig);
+        }
+        // Payload accounting from sequence numbers: retransmissions are not counted twice,
+        // forward jumps are data the sensor missed.
+        let st = &mut self.seq[d];
+        let start = if flags & SYN != 0 { seq.wrapping_add(1) } else { seq };
+        if !st.init {
+            st.init = true;
+            st.next = start;
+        }
+        if p.payload_len > 0 {
+            let end = start.wrapping_add(p.payload_len);
+            if !seq_lt(st.next, end) {
+                self.history.retransmission(orig);
+            } else {
+                let from = if seq_lt(st.next, start) {
+                    let gap = start.wrapping_sub(st.next);
+                    if gap < MAX_GAP {
+                        self.missed += u64::from(gap);
+                    }
+                    start
+                } else {
+                    st.next
+                };
+                self.payload[d] += u64::from(end.wrapping_sub(from));
+                st.next = end;
+            }
+        } else if flags & SYN != 0 && seq_lt(st.next, start) {
+            st.next = start;
+        }
+        let closed = |s: EndpointState| matches!(s, EndpointState::Closed | EndpointState::Reset);
+        if self.close_at.is_none()
+            && (flags & RST != 0 || (closed(self.ep[0]) && closed(self.ep[1])))
+            && flags & (RST | FIN) != 0
+        {
+            let at = p.ts + linger;
+            self.close_at = Some(at);
+            closing.push_back((at, *key));
+        }
+    }
+
+    fn conn_state(&self, proto: u8) -> ConnState {
+        match proto {
+            6 => tcp_conn_state(
+                self.ep[0],
+                self.ep[1],
+                self.payload[0],
+                self.payload[1],
+                self.history.as_str(),
+            ),
+            17 => udp_conn_state(self.pkts[0] > 0, self.pkts[1] > 0),
+            _ => ConnState::OTH,
+        }
+    }
+
+    /// The record of this flow as it stands.
+    pub fn to_flow(&self, key: &FlowKey, reason: CloseReason) -> Flow {
+        let (src_ip, src_port, dest_ip, dest_port) = if self.orig_is_a {
+            (key.a_ip, key.a_port, key.b_ip, key.b_port)
+        } else {
+            (key.b_ip, key.b_port, key.a_ip, key.a_port)
+        };
+        Flow {
+            flow_id: self.flow_id,
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: key.proto,
+            vlan: key.vlan,
+            tunnel_depth: key.tunnel_depth,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            pkts_toserver: self.pkts[0],
+            pkts_toclient: self.pkts[1],
+            bytes_toserver: self.bytes[0],
+            bytes_toclient: self.bytes[1],
+            payload_toserver: self.payload[0],
+            payload_toclient: self.payload[1],
+            tcp_flags_ts: self.flags[0],
+            tcp_flags_tc: self.flags[1],
+            history: self.history.as_str().to_string(),
+            conn_state: self.conn_state(key.proto),
+            reason,
+            server_name: self.name.as_deref().map(str::to_string),
+            server_name_source: self.name_source,
+            community_id: community_id_v1(0, src_ip, dest_ip, key.proto, src_port, dest_port),
+            missed_bytes: self.missed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max: usize) -> FlowLimits {
+        FlowLimits {
+            max_flows: max,
+            tcp_timeout: 300_000_000_000,
+            udp_timeout: 60_000_000_000,
+            icmp_timeout: 60_000_000_000,
+            other_timeout: 60_000_000_000,
+            tcp_linger: 5_000_000_000,
+            update_interval: 0,
+        }
+    }
+
+    fn udp(ts: i64, src: &str, sport: u16, dst: &str, dport: u16) -> PacketMeta {
+        PacketMeta {
+            ts,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            sport,
+            dport,
+            proto: 17,
+            vlan: Vlans::default(),
+            tunnel_depth: 0,
+            ip_len: 100,
+            payload_len: 72,
+            tcp: None,
+            icmp_reply: false,
+        }
+    }
+
+    #[test]
+    fn udp_bidirectional_and_timeout() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        t.track(&udp(0, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
+        t.track(&udp(1, "10.0.0.53", 53, "10.0.0.1", 5555), &mut out);
+        assert_eq!(t.len(), 1);
+        t.expire(30_000_000_000, &mut out);
+        assert!(out.is_empty());
+        t.expire(61_000_000_001, &mut out);
+        assert_eq!(out.len(), 1);
+        let f = &out[0];
+        assert_eq!(f.src_ip.to_string(), "10.0.0.1");
+        assert_eq!((f.pkts_toserver, f.pkts_toclient), (1, 1));
+        assert_eq!(f.conn_state, ConnState::SF);
+        assert_eq!(f.reason, CloseReason::Timeout);
+    }
+
+    #[test]
+    fn response_first_is_flipped() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        t.track(&udp(0, "10.0.0.53", 53, "10.0.0.1", 5555), &mut out);
+        t.flush(&mut out);
+        assert_eq!(out[0].src_ip.to_string(), "10.0.0.1");
+        assert_eq!(out[0].conn_state, ConnState::SHR);
+        assert_eq!(out[0].history, "^d");
+    }
+
+    #[test]
+    fn cap_evicts_oldest() {
+        let mut t = FlowTable::new(limits(3), 0, 1);
+        let mut out = Vec::new();
+        for i in 0..10u16 {
+            t.track(&udp(i64::from(i), "10.0.0.1", 1000 + i, "10.0.0.2", 9999), &mut out);
+        }
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.stats.evicted, 7);
+        assert_eq!(out.len(), 7);
+        assert_eq!(out[0].src_port, 1000);
+        assert!(out.iter().all(|f| f.reason == CloseReason::Evicted));
+    }
+
+    #[test]
+    fn tcp_close_after_linger_and_port_reuse() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        let tcp = |ts, fwd: bool, flags, seq, len| {
+            let (s, sp, d, dp) = if fwd {
+                ("10.0.0.1", 40000, "10.0.0.2", 80)
+            } else {
+                ("10.0.0.2", 80, "10.0.0.1", 40000)
+            };
+            let mut m = udp(ts, s, sp, d, dp);
+            m.proto = 6;
+            m.tcp = Some((flags, seq, 0));
+            m.payload_len = len;
+            m
+        };
+        t.track(&tcp(0, true, SYN, 100, 0), &mut out);
+        t.track(&tcp(1, false, SYN | ACK, 500, 0), &mut out);
+        t.track(&tcp(2, true, ACK, 101, 0), &mut out);
+        t.track(&tcp(3, true, ACK, 101, 10), &mut out);
+        t.track(&tcp(4, true, ACK, 101, 10), &mut out); // retransmission
+        t.track(&tcp(5, true, FIN | ACK, 111, 0), &mut out);
+        t.track(&tcp(6, false, FIN | ACK, 501, 0), &mut out);
+        t.expire(7, &mut out);
+        assert!(out.is_empty(), "linger not over yet");
+        t.track(&tcp(8, true, SYN, 9000, 0), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].conn_state, ConnState::SF);
+        assert_eq!(out[0].payload_toserver, 10);
+        assert_eq!(out[0].history, "ShADTFf");
+        t.flush(&mut out);
+        assert_eq!(out[1].conn_state, ConnState::S0);
+    }
+}

@@ -1,0 +1,190 @@
+//! DNS message parsing with hickory-proto, into the sensor's own small struct. When a
+//! message is too damaged for a full parse (bad record data, truncated answers), the header
+//! and question are still read so the transaction is not lost.
+
+use analyzers::DnsAnswer;
+use hickory_proto::op::{Message, MessageType, Query};
+use hickory_proto::rr::{Name, RData};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+/// Answers kept per message (a hostile response may carry thousands).
+pub const MAX_ANSWERS: usize = 64;
+/// Longest rdata text kept.
+const MAX_RDATA_CHARS: usize = 512;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsMessage {
+    pub id: u16,
+    pub response: bool,
+    pub opcode: u8,
+    /// With the EDNS extended bits when the full parse succeeded.
+    pub rcode: u16,
+    pub aa: bool,
+    pub tc: bool,
+    pub rd: bool,
+    pub ra: bool,
+    pub qname: Option<String>,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub answers: Vec<DnsAnswer>,
+    /// Only header and question could be read.
+    pub partial: bool,
+}
+
+/// Presentation form of a name: no trailing dot (root is ".").
+pub fn name_text(n: &Name) -> String {
+    let mut s = n.to_string();
+    if s.len() > 1 && s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
+fn rdata_text(d: &RData) -> String {
+    let mut s = match d {
+        RData::CNAME(n) => name_text(&n.0),
+        RData::NS(n) => name_text(&n.0),
+        RData::PTR(n) => name_text(&n.0),
+        RData::MX(mx) => name_text(&mx.exchange),
+        other => other.to_string(),
+    };
+    if s.len() > MAX_RDATA_CHARS {
+        let mut cut = MAX_RDATA_CHARS;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Parses one DNS message; `None` if not even the header and question can be read.
+pub fn parse_message(bytes: &[u8]) -> Option<DnsMessage> {
+    match Message::from_vec(bytes) {
+        Ok(m) => Some(from_full(&m)),
+        Err(_) => parse_partial(bytes),
+    }
+}
+
+fn from_full(m: &Message) -> DnsMessage {
+    let md = &m.metadata;
+    let q = m.queries.first();
+    DnsMessage {
+        id: md.id,
+        response: md.message_type == MessageType::Response,
+        opcode: u8::from(md.op_code),
+        rcode: u16::from(md.response_code),
+        aa: md.authoritative,
+        tc: md.truncation,
+        rd: md.recursion_desired,
+        ra: md.recursion_available,
+        qname: q.map(|q| name_text(&q.name)),
+        qtype: q.map(|q| u16::from(q.query_type)).unwrap_or(0),
+        qclass: q.map(|q| u16::from(q.query_class)).unwrap_or(0),
+        answers: m
+            .answers
+            .iter()
+            .take(MAX_ANSWERS)
+            .map(|r| DnsAnswer {
+                name: name_text(&r.name),
+                rtype: u16::from(r.record_type()),
+                ttl: r.ttl,
+                data: rdata_text(&r.data),
+            })
+            .collect(),
+        partial: false,
+    }
+}
+
+/// Header by hand (12 fixed bytes), question with hickory's decoder.
+fn parse_partial(b: &[u8]) -> Option<DnsMessage> {
+    let h = b.get(..12)?;
+    let flags = u16::from_be_bytes([h[2], h[3]]);
+    let qdcount = u16::from_be_bytes([h[4], h[5]]);
+    let mut msg = DnsMessage {
+        id: u16::from_be_bytes([h[0], h[1]]),
+        response: flags & 0x8000 != 0,
+        opcode: ((flags >> 11) & 0xf) as u8,
+        rcode: flags & 0xf,
+        aa: flags & 0x0400 != 0,
+        tc: flags & 0x0200 != 0,
+        rd: flags & 0x0100 != 0,
+        ra: flags & 0x0080 != 0,
+        qname: None,
+        qtype: 0,
+        qclass: 0,
+        answers: Vec::new(),
+        partial: true,
+    };
+    if qdcount > 0 {
+        let mut dec = BinDecoder::new(b);
+        dec.read_slice(12).ok()?;
+        if let Ok(q) = Query::read(&mut dec) {
+            msg.qname = Some(name_text(&q.name));
+            msg.qtype = u16::from(q.query_type);
+            msg.qclass = u16::from(q.query_class);
+        }
+    }
+    Some(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// example.com A query, id 0x1234, RD.
+    const QUERY: &[u8] = &[
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l',
+        b'e', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+    ];
+
+    fn response() -> Vec<u8> {
+        let mut r = QUERY.to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1; // ancount
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34]);
+        r
+    }
+
+    #[test]
+    fn query_and_response() {
+        let q = parse_message(QUERY).unwrap();
+        assert_eq!(q.id, 0x1234);
+        assert!(!q.response);
+        assert_eq!(q.qname.as_deref(), Some("example.com"));
+        assert_eq!(q.qtype, 1);
+        let r = parse_message(&response()).unwrap();
+        assert!(r.response);
+        assert_eq!(r.rcode, 0);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].data, "93.184.216.34");
+        assert_eq!(r.answers[0].ttl, 3600);
+        assert_eq!(r.answers[0].name, "example.com");
+    }
+
+    #[test]
+    fn damaged_answer_keeps_question() {
+        let mut r = response();
+        r.truncate(r.len() - 2);
+        let m = parse_message(&r).unwrap();
+        assert!(m.partial);
+        assert_eq!(m.qname.as_deref(), Some("example.com"));
+        assert!(m.response);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u32 = 12345;
+        for n in 0..5000usize {
+            let mut b = response();
+            for _ in 0..(n % 7 + 1) {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let i = (x as usize >> 8) % b.len();
+                b[i] = (x >> 16) as u8;
+            }
+            let _ = parse_message(&b);
+            let _ = parse_message(&b[..n % b.len()]);
+        }
+    }
+}
