@@ -215,7 +215,9 @@ impl Config {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{name} must be a positive number of seconds, got {v}"))
+                Err(format!(
+                    "{name} must be a positive number of seconds, got {v}"
+                ))
             }
         };
         pos("flow.tcp_timeout_s", self.flow.tcp_timeout_s)?;

@@ -1,1 +1,264 @@
-fn main() {}
+//! `kizuki`: the sensor's command line.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use sensor::capture::live::{LiveOptions, LiveSource};
+use sensor::capture::offline::OfflineSource;
+use sensor::capture::PacketSource;
+use sensor::config::Config;
+use sensor::output::eve::EveWriter;
+use sensor::output::http::MetricsServer;
+use sensor::output::metrics::Metrics;
+use sensor::output::summary::{print_human, summary_json};
+use sensor::pipeline::{self, Mode};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "kizuki",
+    version,
+    about = "Streaming DNS/flow monitoring sensor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Directory for eve.json (default: output.dir of the config).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker shards (default: pipeline.workers, 0 = number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Serve Prometheus metrics at ADDR (/metrics, /healthz).
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Write the final counters as JSON to FILE.
+    #[arg(long = "summary-json", value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// BPF filter expression.
+    #[arg(long)]
+    bpf: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Capture live from an interface until SIGINT/SIGTERM.
+    Run {
+        #[arg(short = 'i', long = "interface")]
+        interface: Option<String>,
+        #[arg(long)]
+        snaplen: Option<i32>,
+        /// Kernel capture buffer in MiB.
+        #[arg(long = "buffer-mb")]
+        buffer_mb: Option<i32>,
+        /// Do not put the interface in promiscuous mode.
+        #[arg(long = "no-promisc")]
+        no_promisc: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Replay capture files (pcap, pcapng, gzip), merged in timestamp order.
+    Replay {
+        /// `max` (as fast as possible) or `1x` (the capture's own pace).
+        #[arg(long, default_value = "max")]
+        speed: String,
+        #[command(flatten)]
+        common: Common,
+        #[arg(required = true, value_name = "PCAP")]
+        files: Vec<PathBuf>,
+    },
+    /// Validate a configuration file.
+    CheckConfig { file: PathBuf },
+}
+
+/// A failure: message (one line) and exit code.
+struct Fail(String, u8);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::CheckConfig { file } => Config::load(&file)
+            .map(|_| println!("{}: ok", file.display()))
+            .map_err(|e| Fail(e.to_string(), 2)),
+        Cmd::Replay {
+            speed,
+            common,
+            files,
+        } => replay(&speed, &common, &files),
+        Cmd::Run {
+            interface,
+            snaplen,
+            buffer_mb,
+            no_promisc,
+            common,
+        } => run_live(interface, snaplen, buffer_mb, no_promisc, &common),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(msg, code)) => {
+            eprintln!("kizuki: error: {}", msg.replace('\n', " "));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<Config, Fail> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| Fail(e.to_string(), 2)),
+        None => Ok(Config::default()),
+    }
+}
+
+fn worker_count(common: &Common, cfg: &Config) -> usize {
+    let w = common.workers.unwrap_or(cfg.pipeline.workers);
+    if w == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        w.min(256)
+    }
+}
+
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    stop
+}
+
+struct Prepared {
+    cfg: Config,
+    eve: Option<EveWriter>,
+    metrics: Metrics,
+    server: Option<MetricsServer>,
+}
+
+fn prepare(common: &Common, default_metrics: bool) -> Result<Prepared, Fail> {
+    let cfg = load_config(&common.config)?;
+    let dir = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&cfg.output.dir));
+    let eve = EveWriter::create(&dir, &cfg.output.eve_file).map_err(|e| Fail(e, 1))?;
+    let metrics = Metrics::new();
+    let listen = match &common.metrics_listen {
+        Some(a) => Some(a.clone()),
+        None if default_metrics && !cfg.metrics.listen.is_empty() => {
+            Some(cfg.metrics.listen.clone())
+        }
+        None => None,
+    };
+    let server = match listen {
+        Some(addr) => Some(MetricsServer::start(&addr, metrics.clone()).map_err(|e| Fail(e, 1))?),
+        None => None,
+    };
+    Ok(Prepared {
+        cfg,
+        eve: Some(eve),
+        metrics,
+        server,
+    })
+}
+
+fn finish(
+    report: pipeline::RunReport,
+    p: &Prepared,
+    common: &Common,
+    inputs: Vec<String>,
+) -> Result<(), Fail> {
+    let s = summary_json(&report, &p.metrics, &inputs);
+    print_human(&s);
+    if let Some(path) = &common.summary_json {
+        let text = serde_json::to_string_pretty(&s).unwrap_or_default();
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Fail(format!("{}: {e}", path.display()), 1))?;
+    }
+    if let Some(first) = report.source_errors.first() {
+        // Everything before the problem was processed and reported above.
+        return Err(Fail(first.clone(), 1));
+    }
+    Ok(())
+}
+
+fn replay(speed: &str, common: &Common, files: &[PathBuf]) -> Result<(), Fail> {
+    let mode = match speed {
+        "max" => Mode::ReplayMax,
+        "1x" => Mode::ReplayRealtime,
+        other => return Err(Fail(format!("--speed {other:?}: use max or 1x"), 2)),
+    };
+    for f in files {
+        if !f.exists() {
+            return Err(Fail(format!("{}: no such file", f.display()), 1));
+        }
+    }
+    let mut p = prepare(common, false)?;
+    let bpf = common
+        .bpf
+        .clone()
+        .unwrap_or_else(|| p.cfg.capture.bpf.clone());
+    let mut src = OfflineSource::open(files, &bpf).map_err(|e| Fail(e.to_string(), 1))?;
+    let workers = worker_count(common, &p.cfg);
+    let eve = p
+        .eve
+        .take()
+        .ok_or_else(|| Fail("internal: no EVE writer".into(), 1))?;
+    let report = pipeline::run(
+        &mut src,
+        &p.cfg,
+        mode,
+        workers,
+        &p.metrics,
+        eve,
+        stop_flag(),
+    );
+    let inputs = files.iter().map(|f| f.display().to_string()).collect();
+    finish(report, &p, common, inputs)
+}
+
+fn run_live(
+    interface: Option<String>,
+    snaplen: Option<i32>,
+    buffer_mb: Option<i32>,
+    no_promisc: bool,
+    common: &Common,
+) -> Result<(), Fail> {
+    let mut p = prepare(common, true)?;
+    let iface = interface
+        .or_else(|| p.cfg.capture.interface.clone())
+        .ok_or_else(|| Fail("no interface: use -i IFACE or capture.interface".into(), 2))?;
+    let opts = LiveOptions {
+        interface: iface.clone(),
+        snaplen: snaplen.unwrap_or(p.cfg.capture.snaplen),
+        promisc: !no_promisc && p.cfg.capture.promisc,
+        buffer_mb: buffer_mb.unwrap_or(p.cfg.capture.buffer_mb),
+        bpf: common
+            .bpf
+            .clone()
+            .unwrap_or_else(|| p.cfg.capture.bpf.clone()),
+    };
+    let mut src = LiveSource::open(&opts).map_err(|e| Fail(e.to_string(), 1))?;
+    if let Some(s) = &p.server {
+        eprintln!("kizuki: metrics on http://{}/metrics", s.local_addr());
+    }
+    eprintln!("kizuki: capturing on {iface}");
+    let workers = worker_count(common, &p.cfg);
+    let eve = p
+        .eve
+        .take()
+        .ok_or_else(|| Fail("internal: no EVE writer".into(), 1))?;
+    let stop = stop_flag();
+    let src: &mut dyn PacketSource = &mut src;
+    let report = pipeline::run(src, &p.cfg, Mode::Live, workers, &p.metrics, eve, stop);
+    finish(report, &p, common, vec![iface])
+}

@@ -2,7 +2,7 @@
 //! detection, and the transport layer.
 
 use super::{tunnel, Context, Decoded, DropReason, Fragment, Packet, Tcp, Transport, Udp};
-use etherparse::{LaxIpSlice, Ipv6ExtensionSlice, TcpSlice, UdpSlice};
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice, TcpSlice, UdpSlice};
 use std::net::IpAddr;
 
 pub(super) fn decode_ip(b: &[u8], ctx: Context) -> Decoded<'_> {

@@ -176,7 +176,11 @@ fn mpls(mut b: &[u8], ctx: Context) -> Decoded<'_> {
 
 /// PPP framing: optional 0xff 0x03 address/control, then the protocol.
 pub(super) fn ppp(b: &[u8], ctx: Context) -> Decoded<'_> {
-    let b = if b.starts_with(&[0xff, 0x03]) { &b[2..] } else { b };
+    let b = if b.starts_with(&[0xff, 0x03]) {
+        &b[2..]
+    } else {
+        b
+    };
     ppp_protocol(b, ctx)
 }
 

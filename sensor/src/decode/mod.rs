@@ -82,7 +82,10 @@ pub enum Transport<'a> {
     Tcp(Tcp<'a>),
     Udp(Udp<'a>),
     /// ICMP/ICMPv6: type and code (Zeek's orig_p/resp_p).
-    Icmp { icmp_type: u8, code: u8 },
+    Icmp {
+        icmp_type: u8,
+        code: u8,
+    },
     /// Another IP protocol (ESP, SCTP, GRE that is not decapsulated...).
     Other,
 }

@@ -9,7 +9,20 @@ fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
 
 fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
-    let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 17, 0, 0];
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
     p.extend_from_slice(&src);
     p.extend_from_slice(&dst);
     p.extend_from_slice(&sport.to_be_bytes());
@@ -51,7 +64,10 @@ fn vxlan_inner_flow_and_outer_udp() {
     );
     let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
     vx.extend_from_slice(&inner);
-    let outer = eth(0x0800, &ipv4_udp([1, 1, 1, 1], [2, 2, 2, 2], 40000, 4789, &vx));
+    let outer = eth(
+        0x0800,
+        &ipv4_udp([1, 1, 1, 1], [2, 2, 2, 2], 40000, 4789, &vx),
+    );
     match decode(LinkType::Ethernet, &outer) {
         Decoded::Packet(p) => {
             assert_eq!(p.ctx.tunnel_depth, 1);

@@ -65,9 +65,7 @@ pub fn tcp_conn_state(
     let o_inactive = matches!(os, Inactive | Partial);
     let r_inactive = matches!(rs, Inactive | Partial);
     if rs == Reset {
-        if matches!(os, SynSent | SynAckSent)
-            || (os == Reset && orig_size == 0 && resp_size == 0)
-        {
+        if matches!(os, SynSent | SynAckSent) || (os == Reset && orig_size == 0 && resp_size == 0) {
             ConnState::REJ
         } else if o_inactive {
             ConnState::RSTRH
@@ -254,7 +252,12 @@ mod tests {
         let rst = RST | ACK;
         let hs = [(true, syn, 0), (false, synack, 0), (true, ack, 0)];
         let mut sf = hs.to_vec();
-        sf.extend([(true, ack, 10), (false, ack, 20), (true, fin, 0), (false, fin, 0)]);
+        sf.extend([
+            (true, ack, 10),
+            (false, ack, 20),
+            (true, fin, 0),
+            (false, fin, 0),
+        ]);
         assert_eq!(run(&sf), ConnState::SF);
         assert_eq!(run(&hs), ConnState::S1);
         assert_eq!(run(&[(true, syn, 0)]), ConnState::S0);

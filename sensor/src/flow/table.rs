@@ -7,8 +7,7 @@
 
 use super::community_id::community_id_v1;
 use super::conn_state::{
-    tcp_conn_state, tcp_history_letter, tcp_transition, udp_conn_state, EndpointState,
-    History,
+    tcp_conn_state, tcp_history_letter, tcp_transition, udp_conn_state, EndpointState, History,
 };
 use super::key::{is_likely_server_port, FlowKey};
 use crate::decode::tcpflags::{ACK, FIN, RST, SYN};
@@ -386,7 +385,11 @@ impl FlowEntry {
         // Payload accounting from sequence numbers: retransmissions are not counted twice,
         // forward jumps are data the sensor missed.
         let st = &mut self.seq[d];
-        let start = if flags & SYN != 0 { seq.wrapping_add(1) } else { seq };
+        let start = if flags & SYN != 0 {
+            seq.wrapping_add(1)
+        } else {
+            seq
+        };
         if !st.init {
             st.init = true;
             st.next = start;
@@ -540,7 +543,10 @@ mod tests {
         let mut t = FlowTable::new(limits(3), 0, 1);
         let mut out = Vec::new();
         for i in 0..10u16 {
-            t.track(&udp(i64::from(i), "10.0.0.1", 1000 + i, "10.0.0.2", 9999), &mut out);
+            t.track(
+                &udp(i64::from(i), "10.0.0.1", 1000 + i, "10.0.0.2", 9999),
+                &mut out,
+            );
         }
         assert_eq!(t.len(), 3);
         assert_eq!(t.stats.evicted, 7);

@@ -1,1 +1,6 @@
+//! Sinks: EVE JSON lines, the Prometheus registry and its HTTP endpoint, the run summary.
 
+pub mod eve;
+pub mod http;
+pub mod metrics;
+pub mod summary;

@@ -1,1 +1,209 @@
+//! The pipeline: one capture/dispatch thread, N worker shards, one sink thread.
+//!
+//! ```text
+//! source ──► dispatch ──(bounded batches)──► worker × N ──(events)──► sink (EVE, metrics)
+//! ```
+//! Dispatch hashes the (VLAN, IP pair) of each packet symmetrically, so both directions of a
+//! connection, its fragments and its DNS transactions land on one shard. Replay applies
+//! back-pressure (never drops); live capture drops whole batches when a worker's queue is
+//! full and counts them (`kizuki_capture_drops_total{stage="queue"}`).
 
+mod dispatch;
+mod sink;
+mod worker;
+
+pub use dispatch::shard_of;
+pub use sink::SinkReport;
+
+use crate::capture::{PacketSource, Poll};
+use crate::config::{secs_to_ns, Config};
+use crate::decode::LinkType;
+use crate::flow::table::FlowLimits;
+use crate::output::eve::EveWriter;
+use crate::output::metrics::Metrics;
+use analyzers::{Event, TsNanos};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How packets are paced and what happens when workers fall behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Files as fast as possible; back-pressure, never drop.
+    ReplayMax,
+    /// Files at the capture's own pace; back-pressure.
+    ReplayRealtime,
+    /// Live interface; drops (counted) when workers fall behind.
+    Live,
+}
+
+/// One packet inside a batch: its bytes are `data[off..off + len]` of the batch.
+#[derive(Clone, Copy, Debug)]
+struct PktRef {
+    ts: TsNanos,
+    off: u32,
+    len: u32,
+    link: LinkType,
+}
+
+/// Packets for one worker, in one allocation that is recycled.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    pkts: Vec<PktRef>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.pkts.clear();
+    }
+}
+
+enum WorkerMsg {
+    Packets(Batch),
+    /// Packet time advanced to this instant (expire flows, DNS, fragments).
+    Tick(TsNanos),
+}
+
+enum SinkMsg {
+    Events(Vec<Event>),
+    Tick(TsNanos),
+}
+
+/// Per-shard share of the configured totals.
+fn per_shard(total: usize, shards: usize) -> usize {
+    total.div_ceil(shards.max(1)).max(1)
+}
+
+pub fn flow_limits(cfg: &Config, shards: usize) -> FlowLimits {
+    FlowLimits {
+        max_flows: per_shard(cfg.flow.max_flows, shards),
+        tcp_timeout: secs_to_ns(cfg.flow.tcp_timeout_s),
+        udp_timeout: secs_to_ns(cfg.flow.udp_timeout_s),
+        icmp_timeout: secs_to_ns(cfg.flow.icmp_timeout_s),
+        other_timeout: secs_to_ns(cfg.flow.other_timeout_s),
+        tcp_linger: secs_to_ns(cfg.flow.tcp_close_linger_s),
+        update_interval: secs_to_ns(cfg.flow.update_interval_s),
+    }
+}
+
+/// What a finished run reports.
+pub struct RunReport {
+    pub sink: SinkReport,
+    pub packets: u64,
+    pub first_ts: Option<TsNanos>,
+    pub last_ts: Option<TsNanos>,
+    pub source_errors: Vec<String>,
+    pub interrupted: bool,
+    pub wall: Duration,
+}
+
+/// Runs the whole pipeline over `source` until it ends or `stop` is set.
+pub fn run(
+    source: &mut dyn PacketSource,
+    cfg: &Config,
+    mode: Mode,
+    workers: usize,
+    metrics: &Metrics,
+    eve: EveWriter,
+    stop: Arc<AtomicBool>,
+) -> RunReport {
+    let started = Instant::now();
+    let workers = workers.max(1);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(256);
+    let sink = sink::spawn(ev_rx, eve, metrics.clone(), cfg.clone(), mode == Mode::Live);
+
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(workers * 4 + 8);
+    let mut senders = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for shard in 0..workers {
+        let (tx, rx) = crossbeam_channel::bounded::<WorkerMsg>(cfg.pipeline.queue_batches);
+        senders.push(tx);
+        let w = worker::Worker::new(cfg, shard, workers, metrics.clone());
+        let (etx, rtx) = (ev_tx.clone(), recycle_tx.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{shard}"))
+                .spawn(move || w.run(rx, etx, rtx))
+                .expect("spawn worker thread"),
+        );
+    }
+    drop(recycle_tx);
+
+    let mut d = dispatch::Dispatcher::new(cfg, mode, senders, recycle_rx, ev_tx, metrics.clone());
+    let mut interrupted = false;
+    let pace = PaceClock::default();
+    let mut pace = if mode == Mode::ReplayRealtime {
+        Some(pace)
+    } else {
+        None
+    };
+    let mut idle_since: Option<Instant> = None;
+    let mut last_stats = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let r = source.poll(&mut |p| {
+            if let Some(pc) = pace.as_mut() {
+                pc.wait_for(p.ts);
+            }
+            d.packet(p);
+        });
+        match r {
+            Poll::Packet => idle_since = None,
+            Poll::End => break,
+            Poll::Idle => {
+                // A quiet live link: advance packet time with the wall clock so timeouts
+                // still fire, and hand partial batches to the workers.
+                let now = Instant::now();
+                let since = *idle_since.get_or_insert(now);
+                d.idle(now.duration_since(since));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        if mode == Mode::Live && last_stats.elapsed() >= Duration::from_secs(1) {
+            last_stats = Instant::now();
+            if let Some(s) = source.stats() {
+                d.capture_stats(s);
+            }
+            d.update_lag();
+        }
+    }
+    if let Some(s) = source.stats() {
+        d.capture_stats(s);
+    }
+    let (packets, first_ts, last_ts) = d.finish();
+    for h in handles {
+        let _ = h.join();
+    }
+    let sink = sink.join().unwrap_or_default();
+    RunReport {
+        sink,
+        packets,
+        first_ts,
+        last_ts,
+        source_errors: source.take_errors(),
+        interrupted,
+        wall: started.elapsed(),
+    }
+}
+
+/// `--speed 1x`: sleeps so packets are handed on at the capture's own pace.
+#[derive(Default)]
+struct PaceClock {
+    origin: Option<(TsNanos, Instant)>,
+}
+
+impl PaceClock {
+    fn wait_for(&mut self, ts: TsNanos) {
+        let (t0, w0) = *self.origin.get_or_insert((ts, Instant::now()));
+        let due = Duration::from_nanos(ts.saturating_sub(t0).max(0) as u64);
+        let elapsed = w0.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}

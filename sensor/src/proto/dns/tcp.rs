@@ -100,12 +100,18 @@ mod tests {
         let mut got: Vec<Vec<u8>> = Vec::new();
         let data = framed(&[b"aaaa", b"bb", b"cccccc"]);
         // Segment 1: first two messages and half of the third.
-        s.push(0, 1000, &data[..12], 1 << 16, &mut issues, |m| got.push(m.to_vec()));
+        s.push(0, 1000, &data[..12], 1 << 16, &mut issues, |m| {
+            got.push(m.to_vec())
+        });
         assert_eq!(got, vec![b"aaaa".to_vec(), b"bb".to_vec()]);
         // Retransmission of segment 1: nothing new.
-        s.push(0, 1000, &data[..12], 1 << 16, &mut issues, |m| got.push(m.to_vec()));
+        s.push(0, 1000, &data[..12], 1 << 16, &mut issues, |m| {
+            got.push(m.to_vec())
+        });
         assert_eq!(got.len(), 2);
-        s.push(0, 1012, &data[12..], 1 << 16, &mut issues, |m| got.push(m.to_vec()));
+        s.push(0, 1012, &data[12..], 1 << 16, &mut issues, |m| {
+            got.push(m.to_vec())
+        });
         assert_eq!(got[2], b"cccccc".to_vec());
         assert_eq!(issues, TcpDnsIssues::default());
     }
@@ -116,7 +122,9 @@ mod tests {
         let mut issues = TcpDnsIssues::default();
         let data = framed(&[b"aaaa"]);
         s.push(0, 0, &data[..3], 100, &mut issues, |_| {});
-        s.push(0, 10, &data[3..], 100, &mut issues, |_| panic!("framing after a gap"));
+        s.push(0, 10, &data[3..], 100, &mut issues, |_| {
+            panic!("framing after a gap")
+        });
         assert_eq!(issues.gaps, 1);
         s.push(1, 0, &[0xff; 200], 100, &mut issues, |_| {});
         assert_eq!(issues.oversize, 1);

@@ -253,7 +253,11 @@ mod tests {
     fn ep(fwd: bool) -> DnsEndpoints {
         let c: IpAddr = "10.0.0.1".parse().unwrap();
         let s: IpAddr = "10.0.0.53".parse().unwrap();
-        let (src, sport, dst, dport) = if fwd { (c, 5000, s, 53) } else { (s, 53, c, 5000) };
+        let (src, sport, dst, dport) = if fwd {
+            (c, 5000, s, 53)
+        } else {
+            (s, 53, c, 5000)
+        };
         DnsEndpoints {
             src,
             sport,

@@ -1,0 +1,261 @@
+//! EVE JSON lines (Suricata-compatible envelope) for flow and DNS events. serde_json does
+//! the escaping, so arbitrary bytes in names can never break a line.
+
+use crate::timefmt::eve_ts;
+use analyzers::dnsnames::{rcode_name, rrtype_name};
+use analyzers::{proto_name, DnsTxn, Flow, Vlans};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    src_ip: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    proto: Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<Vec<u16>>,
+    community_id: &'a str,
+    #[serde(flatten)]
+    body: T,
+}
+
+fn vlan_list(v: &Vlans) -> Option<Vec<u16>> {
+    (!v.is_empty()).then(|| v.ids().collect())
+}
+
+#[derive(Serialize)]
+struct FlowBody<'a> {
+    flow: FlowObj<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp: Option<TcpObj>,
+}
+
+#[derive(Serialize)]
+struct FlowObj<'a> {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    payload_toserver: u64,
+    payload_toclient: u64,
+    start: String,
+    end: String,
+    age: i64,
+    duration: f64,
+    state: &'static str,
+    reason: &'static str,
+    conn_state: &'static str,
+    history: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_name_source: Option<&'static str>,
+    tunnel_depth: u8,
+    missed_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct TcpObj {
+    tcp_flags: String,
+    tcp_flags_ts: String,
+    tcp_flags_tc: String,
+}
+
+#[derive(Serialize)]
+struct DnsBody<'a> {
+    dns: DnsObj<'a>,
+}
+
+#[derive(Serialize)]
+struct DnsObj<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: u16,
+    rrname: &'a str,
+    rrtype: Cow<'static, str>,
+    rclass: u16,
+    opcode: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rcode: Option<Cow<'static, str>>,
+    answered: bool,
+    query_seen: bool,
+    aa: bool,
+    tc: bool,
+    rd: bool,
+    ra: bool,
+    answers: Vec<AnswerObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct AnswerObj<'a> {
+    rrname: &'a str,
+    rrtype: Cow<'static, str>,
+    ttl: u32,
+    rdata: &'a str,
+}
+
+/// Suricata's flow state names from Kizuki's close reason and conn_state.
+fn flow_state(f: &Flow) -> &'static str {
+    use analyzers::ConnState::*;
+    match f.conn_state {
+        SF | REJ | RSTO | RSTR | RSTOS0 | RSTRH | SH | SHR => "closed",
+        S0 => "new",
+        _ if f.pkts_toclient == 0 => "new",
+        _ => "established",
+    }
+}
+
+pub fn flow_json(f: &Flow) -> String {
+    let tcp = (f.proto == 6).then(|| TcpObj {
+        tcp_flags: format!("{:02x}", f.tcp_flags_ts | f.tcp_flags_tc),
+        tcp_flags_ts: format!("{:02x}", f.tcp_flags_ts),
+        tcp_flags_tc: format!("{:02x}", f.tcp_flags_tc),
+    });
+    let e = Envelope {
+        timestamp: eve_ts(f.first_ts),
+        flow_id: f.flow_id,
+        event_type: "flow",
+        src_ip: f.src_ip,
+        src_port: f.src_port,
+        dest_ip: f.dest_ip,
+        dest_port: f.dest_port,
+        proto: proto_name(f.proto),
+        vlan: vlan_list(&f.vlan),
+        community_id: &f.community_id,
+        body: FlowBody {
+            flow: FlowObj {
+                pkts_toserver: f.pkts_toserver,
+                pkts_toclient: f.pkts_toclient,
+                bytes_toserver: f.bytes_toserver,
+                bytes_toclient: f.bytes_toclient,
+                payload_toserver: f.payload_toserver,
+                payload_toclient: f.payload_toclient,
+                start: eve_ts(f.first_ts),
+                end: eve_ts(f.last_ts),
+                age: f.duration_ns() / 1_000_000_000,
+                duration: f.duration_ns() as f64 / 1e9,
+                state: flow_state(f),
+                reason: f.reason.as_str(),
+                conn_state: f.conn_state.as_str(),
+                history: &f.history,
+                server_name: f.server_name.as_deref(),
+                server_name_source: f.server_name_source.map(|s| s.as_str()),
+                tunnel_depth: f.tunnel_depth,
+                missed_bytes: f.missed_bytes,
+            },
+            tcp,
+        },
+    };
+    serde_json::to_string(&e).unwrap_or_default()
+}
+
+pub fn dns_json(d: &DnsTxn) -> String {
+    let e = Envelope {
+        timestamp: eve_ts(d.ts),
+        flow_id: d.flow_id,
+        event_type: "dns",
+        src_ip: d.client_ip,
+        src_port: d.client_port,
+        dest_ip: d.server_ip,
+        dest_port: d.server_port,
+        proto: proto_name(d.proto),
+        vlan: vlan_list(&d.vlan),
+        community_id: &d.community_id,
+        body: DnsBody {
+            dns: DnsObj {
+                kind: "transaction",
+                id: d.id,
+                rrname: &d.qname,
+                rrtype: rrtype_name(d.qtype),
+                rclass: d.qclass,
+                opcode: d.opcode,
+                rcode: d.rcode.map(rcode_name),
+                answered: d.answered(),
+                query_seen: d.query_seen,
+                aa: d.authoritative,
+                tc: d.truncated,
+                rd: d.recursion_desired,
+                ra: d.recursion_available,
+                answers: d
+                    .answers
+                    .iter()
+                    .map(|a| AnswerObj {
+                        rrname: &a.name,
+                        rrtype: rrtype_name(a.rtype),
+                        ttl: a.ttl,
+                        rdata: &a.data,
+                    })
+                    .collect(),
+                rtt: d.rtt_ns.map(|n| n as f64 / 1e9),
+            },
+        },
+    };
+    serde_json::to_string(&e).unwrap_or_default()
+}
+
+/// Appends EVE lines to `DIR/eve.json`; each line is written whole.
+pub struct EveWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    pub lines: u64,
+    pub write_errors: u64,
+}
+
+impl EveWriter {
+    pub fn create(dir: &Path, file: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(file);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self {
+            path,
+            out: BufWriter::with_capacity(1 << 18, f),
+            lines: 0,
+            write_errors: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write_line(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        let r = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"));
+        match r {
+            Ok(()) => self.lines += 1,
+            Err(_) => self.write_errors += 1,
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if self.out.flush().is_err() {
+            self.write_errors += 1;
+        }
+    }
+}
+
+impl Drop for EveWriter {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

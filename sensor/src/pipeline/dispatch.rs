@@ -1,0 +1,287 @@
+//! The capture thread's half: decode enough to shard, batch, hand to workers, keep the
+//! packet-time clock, and track the outer UDP flows of tunnels (their packets are sharded by
+//! the inner hosts, so no single worker sees all of an outer flow).
+
+use super::{Batch, Mode, PktRef, SinkMsg, WorkerMsg};
+use crate::capture::{CaptureStats, RawPacket};
+use crate::config::Config;
+use crate::decode::{decode, Decoded, DropReason};
+use crate::flow::table::{FlowTable, PacketMeta};
+use crate::output::metrics::Metrics;
+use analyzers::{Event, TsNanos, Vlans, NANOS_PER_SEC};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Shard of a packet: a symmetric hash of (VLAN, IP pair), so both directions, fragments and
+/// DNS transactions of a host pair meet on one worker.
+pub fn shard_of(vlan: Vlans, a: IpAddr, b: IpAddr, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = foldhash::fast::FixedState::with_seed(0x6b69_7a75_6b69).build_hasher();
+    vlan.hash(&mut h);
+    lo.hash(&mut h);
+    hi.hash(&mut h);
+    (h.finish() % shards as u64) as usize
+}
+
+/// Counters kept locally and added to Prometheus once per tick (no shared-cache-line
+/// traffic per packet).
+#[derive(Default)]
+struct LocalCounts {
+    packets: u64,
+    bytes: u64,
+    non_ip: u64,
+    decode: [u64; DropReason::ALL.len()],
+    queue_drops: u64,
+}
+
+pub(super) struct Dispatcher {
+    mode: Mode,
+    senders: Vec<Sender<WorkerMsg>>,
+    recycle: Receiver<Batch>,
+    pending: Vec<Batch>,
+    batch_size: usize,
+    ev_tx: Sender<SinkMsg>,
+    metrics: Metrics,
+    tunnels: FlowTable,
+    tunnel_out: Vec<analyzers::Flow>,
+    now: Option<TsNanos>,
+    first_ts: Option<TsNanos>,
+    next_tick: TsNanos,
+    total_packets: u64,
+    counts: LocalCounts,
+    last_kernel: CaptureStats,
+    idle_base: Option<TsNanos>,
+}
+
+impl Dispatcher {
+    pub(super) fn new(
+        cfg: &Config,
+        mode: Mode,
+        senders: Vec<Sender<WorkerMsg>>,
+        recycle: Receiver<Batch>,
+        ev_tx: Sender<SinkMsg>,
+        metrics: Metrics,
+    ) -> Self {
+        let n = senders.len();
+        let mut limits = super::flow_limits(cfg, 1);
+        // Tunnels are few; a small share of the cap is plenty.
+        limits.max_flows = (cfg.flow.max_flows / 64).max(1024);
+        Self {
+            mode,
+            pending: (0..n).map(|_| Batch::default()).collect(),
+            senders,
+            recycle,
+            batch_size: cfg.pipeline.batch_size,
+            ev_tx,
+            metrics,
+            // Ids ≡ 0 mod (n + 1) would collide with worker 0: use a separate stride class.
+            tunnels: FlowTable::new(limits, n as u64, n as u64 + 1),
+            tunnel_out: Vec::new(),
+            now: None,
+            first_ts: None,
+            next_tick: 0,
+            total_packets: 0,
+            counts: LocalCounts::default(),
+            last_kernel: CaptureStats::default(),
+            idle_base: None,
+        }
+    }
+
+    pub(super) fn packet(&mut self, p: RawPacket<'_>) {
+        self.total_packets += 1;
+        self.counts.packets += 1;
+        self.counts.bytes += u64::from(p.wire_len);
+        self.idle_base = None;
+        let now = match self.now {
+            Some(n) if n >= p.ts => n,
+            _ => {
+                self.now = Some(p.ts);
+                p.ts
+            }
+        };
+        if self.first_ts.is_none() {
+            self.first_ts = Some(p.ts);
+            self.next_tick = p.ts + NANOS_PER_SEC;
+        }
+        let shards = self.senders.len();
+        let shard = match decode(p.link, p.data) {
+            Decoded::Packet(pk) => {
+                if let Some(o) = pk.ctx.outer {
+                    let meta = PacketMeta {
+                        ts: p.ts,
+                        src: o.src,
+                        dst: o.dst,
+                        sport: o.sport,
+                        dport: o.dport,
+                        proto: 17,
+                        vlan: o.vlan,
+                        tunnel_depth: 0,
+                        ip_len: o.ip_len,
+                        payload_len: o.ip_len.saturating_sub(28),
+                        tcp: None,
+                        icmp_reply: false,
+                    };
+                    self.tunnels.track(&meta, &mut self.tunnel_out);
+                }
+                shard_of(pk.ctx.vlan, pk.src, pk.dst, shards)
+            }
+            Decoded::Fragment(f) => shard_of(f.ctx.vlan, f.src, f.dst, shards),
+            Decoded::NonIp => {
+                self.counts.non_ip += 1;
+                return self.maybe_tick(now);
+            }
+            Decoded::Drop(r) => {
+                self.counts.decode[r.index()] += 1;
+                return self.maybe_tick(now);
+            }
+        };
+        let b = &mut self.pending[shard];
+        let off = b.data.len() as u32;
+        b.data.extend_from_slice(p.data);
+        b.pkts.push(PktRef {
+            ts: p.ts,
+            off,
+            len: p.data.len() as u32,
+            link: p.link,
+        });
+        if b.pkts.len() >= self.batch_size {
+            self.send(shard);
+        }
+        self.maybe_tick(now);
+    }
+
+    fn maybe_tick(&mut self, now: TsNanos) {
+        if now >= self.next_tick {
+            self.tick(now);
+        }
+    }
+
+    fn fresh_batch(&self) -> Batch {
+        self.recycle.try_recv().unwrap_or_else(|_| Batch {
+            data: Vec::with_capacity(self.batch_size * 256),
+            pkts: Vec::with_capacity(self.batch_size),
+        })
+    }
+
+    fn send(&mut self, shard: usize) {
+        if self.pending[shard].pkts.is_empty() {
+            return;
+        }
+        let fresh = self.fresh_batch();
+        let batch = std::mem::replace(&mut self.pending[shard], fresh);
+        if self.mode == Mode::Live {
+            match self.senders[shard].try_send(WorkerMsg::Packets(batch)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(WorkerMsg::Packets(mut b))) => {
+                    // The one place packets are dropped: a worker that fell behind.
+                    self.counts.queue_drops += b.pkts.len() as u64;
+                    b.clear();
+                    self.pending[shard] = b;
+                }
+                Err(_) => {}
+            }
+        } else {
+            // Replay: wait for the worker (back-pressure), never drop.
+            let _ = self.senders[shard].send(WorkerMsg::Packets(batch));
+        }
+    }
+
+    /// Packet time reached `now`: hand over partial batches, let every worker expire state.
+    fn tick(&mut self, now: TsNanos) {
+        for s in 0..self.senders.len() {
+            self.send(s);
+            let msg = WorkerMsg::Tick(now);
+            if self.mode == Mode::Live {
+                let _ = self.senders[s].try_send(msg);
+            } else {
+                let _ = self.senders[s].send(msg);
+            }
+        }
+        self.tunnels.expire(now, &mut self.tunnel_out);
+        self.emit_tunnels();
+        let _ = self.ev_tx.send(SinkMsg::Tick(now));
+        self.publish_counts();
+        self.metrics.packet_time_seconds.set(now as f64 / 1e9);
+        self.next_tick = now + NANOS_PER_SEC;
+    }
+
+    fn emit_tunnels(&mut self) {
+        if !self.tunnel_out.is_empty() {
+            let ev = self.tunnel_out.drain(..).map(Event::Flow).collect();
+            let _ = self.ev_tx.send(SinkMsg::Events(ev));
+        }
+    }
+
+    fn publish_counts(&mut self) {
+        let c = std::mem::take(&mut self.counts);
+        let m = &self.metrics;
+        m.packets.inc_by(c.packets);
+        m.bytes.inc_by(c.bytes);
+        m.non_ip.inc_by(c.non_ip);
+        for r in DropReason::ALL {
+            let n = c.decode[r.index()];
+            if n > 0 {
+                m.decode_errors.with_label_values(&[r.as_str()]).inc_by(n);
+            }
+        }
+        if c.queue_drops > 0 {
+            m.capture_drops
+                .with_label_values(&["queue"])
+                .inc_by(c.queue_drops);
+        }
+    }
+
+    /// A quiet live link: packet time advances with the wall clock since the last packet.
+    pub(super) fn idle(&mut self, quiet_for: Duration) {
+        let Some(now) = self.now else {
+            return;
+        };
+        let base = *self.idle_base.get_or_insert(now);
+        let t = base + quiet_for.as_nanos() as i64;
+        if t >= self.next_tick {
+            self.now = Some(t);
+            self.tick(t);
+        }
+    }
+
+    pub(super) fn capture_stats(&mut self, s: CaptureStats) {
+        let m = &self.metrics;
+        let dk = s
+            .kernel_dropped
+            .saturating_sub(self.last_kernel.kernel_dropped);
+        let di = s.if_dropped.saturating_sub(self.last_kernel.if_dropped);
+        m.capture_drops.with_label_values(&["kernel"]).inc_by(dk);
+        m.capture_drops.with_label_values(&["interface"]).inc_by(di);
+        self.last_kernel = s;
+    }
+
+    pub(super) fn update_lag(&self) {
+        if let (Some(now), Ok(wall)) = (
+            self.now,
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH),
+        ) {
+            let lag = wall.as_nanos() as i64 - now;
+            self.metrics.packet_lag_seconds.set(lag.max(0) as f64 / 1e9);
+        }
+    }
+
+    /// End of input: everything still queued goes to the workers, which flush on close.
+    pub(super) fn finish(mut self) -> (u64, Option<TsNanos>, Option<TsNanos>) {
+        if let Some(now) = self.now {
+            self.tick(now);
+        }
+        for s in 0..self.senders.len() {
+            self.send(s);
+        }
+        self.senders.clear();
+        self.tunnels.flush(&mut self.tunnel_out);
+        self.emit_tunnels();
+        self.publish_counts();
+        (self.total_packets, self.first_ts, self.now)
+    }
+}

@@ -1,0 +1,146 @@
+//! The sink thread: writes EVE lines, counts events into metrics, keeps the DNS RTT
+//! distribution (hdrhistogram) for the summary. Analyzers plug in here: they need the view
+//! across all shards.
+
+use super::SinkMsg;
+use crate::config::Config;
+use crate::output::eve::{dns_json, flow_json, EveWriter};
+use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
+use analyzers::dnsnames::{rcode_name, rrtype_name};
+use analyzers::{CloseReason, Event};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the sink saw, for the end-of-run summary.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SinkReport {
+    pub flows: u64,
+    pub flows_by_proto: BTreeMap<String, u64>,
+    pub flows_by_conn_state: BTreeMap<String, u64>,
+    pub flow_updates: u64,
+    pub flows_evicted: u64,
+    pub dns_transactions: u64,
+    pub dns_answered: u64,
+    pub dns_unanswered: u64,
+    pub dns_rcodes: BTreeMap<String, u64>,
+    pub dns_rtt_ms_p50: Option<f64>,
+    pub dns_rtt_ms_p90: Option<f64>,
+    pub dns_rtt_ms_p99: Option<f64>,
+    pub dns_rtt_ms_max: Option<f64>,
+    pub eve_events: u64,
+    pub eve_write_errors: u64,
+    pub eve_path: PathBuf,
+}
+
+pub(super) fn spawn(
+    rx: Receiver<SinkMsg>,
+    mut eve: EveWriter,
+    metrics: Metrics,
+    cfg: Config,
+    live: bool,
+) -> JoinHandle<SinkReport> {
+    std::thread::Builder::new()
+        .name("sink".into())
+        .spawn(move || {
+            let mut rep = SinkReport {
+                eve_path: eve.path().to_path_buf(),
+                ..Default::default()
+            };
+            // RTT in microseconds, 1 µs .. 1 h, 3 significant digits.
+            let mut rtt = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds");
+            let mut last_flush = Instant::now();
+            loop {
+                match rx.recv_timeout(Duration::from_millis(500)) {
+                    Ok(SinkMsg::Events(evs)) => {
+                        for ev in &evs {
+                            handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt);
+                        }
+                    }
+                    Ok(SinkMsg::Tick(_now)) => {}
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if live && last_flush.elapsed() >= Duration::from_millis(500) {
+                    eve.flush();
+                    last_flush = Instant::now();
+                }
+            }
+            eve.flush();
+            if !rtt.is_empty() {
+                let q = |p: f64| Some(rtt.value_at_quantile(p) as f64 / 1000.0);
+                rep.dns_rtt_ms_p50 = q(0.5);
+                rep.dns_rtt_ms_p90 = q(0.9);
+                rep.dns_rtt_ms_p99 = q(0.99);
+                rep.dns_rtt_ms_max = Some(rtt.max() as f64 / 1000.0);
+            }
+            rep.eve_events = eve.lines;
+            rep.eve_write_errors = eve.write_errors;
+            rep
+        })
+        .expect("spawn sink thread")
+}
+
+fn handle(
+    ev: &Event,
+    cfg: &Config,
+    eve: &mut EveWriter,
+    m: &Metrics,
+    rep: &mut SinkReport,
+    rtt: &mut hdrhistogram::Histogram<u64>,
+) {
+    match ev {
+        Event::Flow(f) => {
+            if f.reason == CloseReason::Update {
+                rep.flow_updates += 1;
+            } else {
+                rep.flows += 1;
+                let p = proto_label(f.proto);
+                *rep.flows_by_proto.entry(p.to_string()).or_default() += 1;
+                *rep.flows_by_conn_state
+                    .entry(f.conn_state.as_str().to_string())
+                    .or_default() += 1;
+                m.flows.with_label_values(&[p]).inc();
+                if f.reason == CloseReason::Evicted {
+                    rep.flows_evicted += 1;
+                    m.flow_evictions.inc();
+                }
+            }
+            if cfg.output.flow {
+                eve.write_line(&flow_json(f));
+                m.events.with_label_values(&["flow"]).inc();
+            }
+        }
+        Event::Dns(d) => {
+            rep.dns_transactions += 1;
+            match d.rcode {
+                Some(rc) => {
+                    rep.dns_answered += 1;
+                    let name = rcode_name(rc);
+                    *rep.dns_rcodes.entry(name.to_string()).or_default() += 1;
+                    m.dns_queries
+                        .with_label_values(&[
+                            qtype_label(&rrtype_name(d.qtype)),
+                            rcode_label(&name),
+                        ])
+                        .inc();
+                }
+                None => {
+                    rep.dns_unanswered += 1;
+                    m.dns_unanswered.inc();
+                }
+            }
+            if let Some(ns) = d.rtt_ns {
+                m.dns_response_seconds.observe(ns as f64 / 1e9);
+                let _ = rtt.record((ns / 1_000).clamp(1, 3_600_000_000) as u64);
+            }
+            if cfg.output.dns {
+                eve.write_line(&dns_json(d));
+                m.events.with_label_values(&["dns"]).inc();
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! A worker shard: full decode, fragment reassembly, flow table, DNS, server names.
+
+use super::{Batch, SinkMsg, WorkerMsg};
+use crate::config::{secs_to_ns, Config};
+use crate::decode::frag::{FragStats, Reassembler};
+use crate::decode::{decode, decode_transport, Decoded, Packet, Transport};
+use crate::flow::key::icmp_flow_ports;
+use crate::flow::table::{FlowTable, PacketMeta};
+use crate::output::metrics::Metrics;
+use crate::proto::dns::tcp::TcpDnsIssues;
+use crate::proto::dns::transactions::DnsStats;
+use crate::proto::dns::{parse_message, DnsEndpoints, DnsTracker, TcpDnsState};
+use crate::proto::{http, tls};
+use analyzers::{DnsTxn, Event, Flow, NameSource, TsNanos, NANOS_PER_SEC};
+use crossbeam_channel::{Receiver, Sender};
+
+/// Originator payload packets inspected for a TLS SNI / HTTP Host before giving up.
+const NAME_TRIES: u8 = 3;
+
+pub(super) struct Worker {
+    flows: FlowTable,
+    frags: Reassembler,
+    dns: DnsTracker,
+    dns_ports: Vec<u16>,
+    tcp_dns_max: usize,
+    metrics: Metrics,
+    flow_out: Vec<Flow>,
+    dns_out: Vec<DnsTxn>,
+    now: TsNanos,
+    last_expire: TsNanos,
+    // Counters already added to Prometheus (the rest is added per batch).
+    published_active: i64,
+    published_frag: FragStats,
+    published_dns: DnsStats,
+    dns_parse_errors: u64,
+    tcp_issues: TcpDnsIssues,
+    published_tcp_issues: TcpDnsIssues,
+}
+
+impl Worker {
+    pub(super) fn new(cfg: &Config, shard: usize, shards: usize, metrics: Metrics) -> Self {
+        let per = |t: usize| t.div_ceil(shards.max(1)).max(1);
+        Self {
+            flows: FlowTable::new(
+                super::flow_limits(cfg, shards),
+                shard as u64,
+                shards as u64 + 1,
+            ),
+            frags: Reassembler::new(
+                per(cfg.fragments.max_datagrams),
+                per(cfg.fragments.max_bytes),
+                secs_to_ns(cfg.fragments.timeout_s),
+            ),
+            dns: DnsTracker::new(secs_to_ns(cfg.dns.timeout_s), per(cfg.dns.max_pending)),
+            dns_ports: cfg.dns.ports.clone(),
+            tcp_dns_max: cfg.dns.tcp_buffer_bytes,
+            metrics,
+            flow_out: Vec::new(),
+            dns_out: Vec::new(),
+            now: i64::MIN,
+            last_expire: i64::MIN,
+            published_active: 0,
+            published_frag: FragStats::default(),
+            published_dns: DnsStats::default(),
+            dns_parse_errors: 0,
+            tcp_issues: TcpDnsIssues::default(),
+            published_tcp_issues: TcpDnsIssues::default(),
+        }
+    }
+
+    pub(super) fn run(
+        mut self,
+        rx: Receiver<WorkerMsg>,
+        events: Sender<SinkMsg>,
+        recycle: Sender<Batch>,
+    ) {
+        for msg in rx {
+            match msg {
+                WorkerMsg::Packets(mut batch) => {
+                    for p in &batch.pkts {
+                        let start = p.off as usize;
+                        let end = start + p.len as usize;
+                        if let Some(data) = batch.data.get(start..end) {
+                            self.packet(p.ts, p.link, data);
+                        }
+                    }
+                    batch.clear();
+                    let _ = recycle.try_send(batch);
+                }
+                WorkerMsg::Tick(now) => self.expire(now),
+            }
+            self.publish(&events);
+        }
+        // Input closed: end of replay or shutdown. Everything still open is reported.
+        self.flows.flush(&mut self.flow_out);
+        self.dns.flush(&mut self.dns_out);
+        self.publish(&events);
+    }
+
+    fn expire(&mut self, now: TsNanos) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.flows.expire(now, &mut self.flow_out);
+        self.dns.expire(now, &mut self.dns_out);
+        self.frags.expire(now);
+        self.last_expire = now;
+    }
+
+    fn packet(&mut self, ts: TsNanos, link: crate::decode::LinkType, data: &[u8]) {
+        if ts > self.now {
+            self.now = ts;
+            // Busy shards expire on their own packets too, at most once per second.
+            if ts.saturating_sub(self.last_expire) >= NANOS_PER_SEC {
+                self.expire(ts);
+            }
+        }
+        match decode(link, data) {
+            Decoded::Packet(p) => self.ip_packet(ts, &p),
+            Decoded::Fragment(f) => {
+                if let Some(r) = self.frags.add(ts, &f) {
+                    let len = r.payload.len() as u32;
+                    if let Decoded::Packet(p) =
+                        decode_transport(r.ctx, r.src, r.dst, r.proto, r.ip_len, &r.payload, len)
+                    {
+                        self.ip_packet(ts, &p);
+                    }
+                }
+            }
+            // Counted by the dispatcher, which decoded the same bytes.
+            Decoded::NonIp | Decoded::Drop(_) => {}
+        }
+    }
+
+    fn ip_packet(&mut self, ts: TsNanos, p: &Packet<'_>) {
+        let v6 = p.src.is_ipv6();
+        let (sport, dport, tcp, payload_len, icmp_reply) = match p.transport {
+            Transport::Tcp(t) => (
+                t.sport,
+                t.dport,
+                Some((t.flags, t.seq, t.ack)),
+                t.payload_len,
+                false,
+            ),
+            Transport::Udp(u) => (u.sport, u.dport, None, u.payload_len, false),
+            Transport::Icmp { icmp_type, code } => {
+                let (s, d, reply) = icmp_flow_ports(v6, icmp_type, code);
+                (s, d, None, 0, reply)
+            }
+            Transport::Other => (0, 0, None, 0, false),
+        };
+        let meta = PacketMeta {
+            ts,
+            src: p.src,
+            dst: p.dst,
+            sport,
+            dport,
+            proto: p.proto,
+            vlan: p.ctx.vlan,
+            tunnel_depth: p.ctx.tunnel_depth,
+            ip_len: p.ip_len,
+            payload_len,
+            tcp,
+            icmp_reply,
+        };
+        let (entry, orig) = self.flows.track(&meta, &mut self.flow_out);
+        let ep = DnsEndpoints {
+            src: p.src,
+            sport,
+            dst: p.dst,
+            dport,
+            proto: p.proto,
+            vlan: p.ctx.vlan,
+            flow_id: entry.flow_id,
+        };
+        match p.transport {
+            Transport::Udp(u)
+                if self.dns_ports.contains(&u.dport) || self.dns_ports.contains(&u.sport) =>
+            {
+                match parse_message(u.payload) {
+                    Some(m) => self.dns.on_message(ts, &ep, m, &mut self.dns_out),
+                    None => self.dns_parse_errors += 1,
+                }
+            }
+            Transport::Tcp(t) if !t.payload.is_empty() => {
+                if self.dns_ports.contains(&t.dport) || self.dns_ports.contains(&t.sport) {
+                    let st = entry
+                        .app
+                        .get_or_insert_with(|| Box::new(TcpDnsState::default()));
+                    let seq = if t.flags & crate::decode::tcpflags::SYN != 0 {
+                        t.seq.wrapping_add(1)
+                    } else {
+                        t.seq
+                    };
+                    let (dns, out, errs) =
+                        (&mut self.dns, &mut self.dns_out, &mut self.dns_parse_errors);
+                    st.push(
+                        usize::from(!orig),
+                        seq,
+                        t.payload,
+                        self.tcp_dns_max,
+                        &mut self.tcp_issues,
+                        |m| match parse_message(m) {
+                            Some(msg) => dns.on_message(ts, &ep, msg, out),
+                            None => *errs += 1,
+                        },
+                    );
+                } else if orig && entry.name.is_none() && entry.name_tries < NAME_TRIES {
+                    entry.name_tries += 1;
+                    let found = if tls::looks_like_client_hello(t.payload) {
+                        tls::sni_string(t.payload).map(|n| (n, NameSource::TlsSni))
+                    } else if http::looks_like_http_request(t.payload) {
+                        http::request_host(t.payload).map(|n| (n, NameSource::HttpHost))
+                    } else {
+                        None
+                    };
+                    if let Some((name, src)) = found {
+                        entry.name = Some(name.into_boxed_str());
+                        entry.name_source = Some(src);
+                        entry.name_tries = NAME_TRIES;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends finished records to the sink and adds this batch's counts to the metrics.
+    fn publish(&mut self, events: &Sender<SinkMsg>) {
+        if !self.flow_out.is_empty() || !self.dns_out.is_empty() {
+            let mut ev = Vec::with_capacity(self.flow_out.len() + self.dns_out.len());
+            ev.extend(self.flow_out.drain(..).map(Event::Flow));
+            ev.extend(self.dns_out.drain(..).map(Event::Dns));
+            let _ = events.send(SinkMsg::Events(ev));
+        }
+        let m = &self.metrics;
+        let active = self.flows.len() as i64;
+        m.flows_active.add(active - self.published_active);
+        self.published_active = active;
+
+        let f = self.frags.stats;
+        let pf = self.published_frag;
+        m.fragments_reassembled
+            .inc_by(f.reassembled - pf.reassembled);
+        for (label, now, before) in [
+            ("frag_overlap", f.overlaps, pf.overlaps),
+            ("frag_too_big", f.too_big, pf.too_big),
+            ("frag_table_full", f.table_full, pf.table_full),
+            ("frag_timeout", f.timeouts, pf.timeouts),
+        ] {
+            if now > before {
+                m.decode_errors
+                    .with_label_values(&[label])
+                    .inc_by(now - before);
+            }
+        }
+        self.published_frag = f;
+
+        let d = self.dns.stats;
+        m.dns_pending_overflow
+            .inc_by(d.pending_overflow - self.published_dns.pending_overflow);
+        self.published_dns = d;
+        if self.dns_parse_errors > 0 {
+            m.dns_parse_errors.inc_by(self.dns_parse_errors);
+            m.decode_errors
+                .with_label_values(&["dns"])
+                .inc_by(self.dns_parse_errors);
+            self.dns_parse_errors = 0;
+        }
+        let ti = self.tcp_issues;
+        let pt = self.published_tcp_issues;
+        if ti.gaps > pt.gaps {
+            m.dns_tcp_give_ups
+                .with_label_values(&["gap"])
+                .inc_by(ti.gaps - pt.gaps);
+        }
+        if ti.oversize > pt.oversize {
+            m.dns_tcp_give_ups
+                .with_label_values(&["oversize"])
+                .inc_by(ti.oversize - pt.oversize);
+        }
+        self.published_tcp_issues = ti;
+    }
+}
