@@ -84,7 +84,7 @@ pub(super) fn decode_link(link: LinkType, frame: &[u8], ctx: Context) -> Decoded
             match family {
                 // AF_INET everywhere; AF_INET6 differs per BSD (24, 28, 30), Linux 10.
                 2 | 10 | 24 | 28 | 30 => raw_ip(&frame[4..], ctx),
-                _ => Decoded::NonIp,
+                _ => Decoded::NonIp(ctx.outer),
             }
         }
         LinkType::LinuxSll => {
@@ -119,7 +119,7 @@ pub(super) fn ethernet(frame: &[u8], ctx: Context) -> Decoded<'_> {
     match (be16(frame, 12), frame.get(14..)) {
         (Some(et), Some(rest)) if et >= 0x0600 => ethertype(et, rest, ctx),
         // 802.3 length field (LLC: STP, CDP...): not IP.
-        (Some(_), Some(_)) => Decoded::NonIp,
+        (Some(_), Some(_)) => Decoded::NonIp(ctx.outer),
         _ => Decoded::Drop(DropReason::Truncated),
     }
 }
@@ -146,7 +146,7 @@ pub(super) fn ethertype(mut et: u16, mut b: &[u8], mut ctx: Context) -> Decoded<
                 };
                 return ppp_protocol(rest, ctx);
             }
-            _ => return Decoded::NonIp,
+            _ => return Decoded::NonIp(ctx.outer),
         }
     }
 }
@@ -196,6 +196,6 @@ fn ppp_protocol(b: &[u8], ctx: Context) -> Decoded<'_> {
     };
     match proto {
         0x0021 | 0x0057 => raw_ip(rest, ctx),
-        _ => Decoded::NonIp,
+        _ => Decoded::NonIp(ctx.outer),
     }
 }

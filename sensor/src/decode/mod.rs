@@ -177,8 +177,9 @@ pub struct Fragment<'a> {
 pub enum Decoded<'a> {
     Packet(Packet<'a>),
     Fragment(Fragment<'a>),
-    /// A frame that carries no IP (ARP, LLDP, STP...): counted, not an error.
-    NonIp,
+    /// A frame that carries no IP (ARP, LLDP, STP...): counted, not an error. Inside a UDP
+    /// tunnel, the tunnel's own flow still counts.
+    NonIp(Option<OuterUdp>),
     Drop(DropReason),
 }
 

@@ -118,5 +118,5 @@ fn truncated_and_garbage_never_panic() {
 #[test]
 fn non_ip_is_not_an_error() {
     let arp = eth(0x0806, &[0u8; 28]);
-    assert_eq!(decode(LinkType::Ethernet, &arp), Decoded::NonIp);
+    assert_eq!(decode(LinkType::Ethernet, &arp), Decoded::NonIp(None));
 }

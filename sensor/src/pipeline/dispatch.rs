@@ -109,29 +109,34 @@ impl Dispatcher {
             self.next_tick = p.ts + NANOS_PER_SEC;
         }
         let shards = self.senders.len();
-        let shard = match decode(p.link, p.data) {
-            Decoded::Packet(pk) => {
-                if let Some(o) = pk.ctx.outer {
-                    let meta = PacketMeta {
-                        ts: p.ts,
-                        src: o.src,
-                        dst: o.dst,
-                        sport: o.sport,
-                        dport: o.dport,
-                        proto: 17,
-                        vlan: o.vlan,
-                        tunnel_depth: 0,
-                        ip_len: o.ip_len,
-                        payload_len: o.ip_len.saturating_sub(28),
-                        tcp: None,
-                        icmp_reply: false,
-                    };
-                    self.tunnels.track(&meta, &mut self.tunnel_out);
-                }
-                shard_of(pk.ctx.vlan, pk.src, pk.dst, shards)
-            }
+        let decoded = decode(p.link, p.data);
+        let outer = match decoded {
+            Decoded::Packet(pk) => pk.ctx.outer,
+            Decoded::Fragment(f) => f.ctx.outer,
+            Decoded::NonIp(o) => o,
+            Decoded::Drop(_) => None,
+        };
+        if let Some(o) = outer {
+            let meta = PacketMeta {
+                ts: p.ts,
+                src: o.src,
+                dst: o.dst,
+                sport: o.sport,
+                dport: o.dport,
+                proto: 17,
+                vlan: o.vlan,
+                tunnel_depth: 0,
+                ip_len: o.ip_len,
+                payload_len: o.ip_len.saturating_sub(28),
+                tcp: None,
+                icmp_reply: false,
+            };
+            self.tunnels.track(&meta, &mut self.tunnel_out);
+        }
+        let shard = match decoded {
+            Decoded::Packet(pk) => shard_of(pk.ctx.vlan, pk.src, pk.dst, shards),
             Decoded::Fragment(f) => shard_of(f.ctx.vlan, f.src, f.dst, shards),
-            Decoded::NonIp => {
+            Decoded::NonIp(_) => {
                 self.counts.non_ip += 1;
                 return self.maybe_tick(now);
             }

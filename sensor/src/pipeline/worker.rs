@@ -128,7 +128,7 @@ impl Worker {
                 }
             }
             // Counted by the dispatcher, which decoded the same bytes.
-            Decoded::NonIp | Decoded::Drop(_) => {}
+            Decoded::NonIp(_) | Decoded::Drop(_) => {}
         }
     }
 
