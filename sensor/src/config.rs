@@ -197,13 +197,19 @@ impl Config {
     /// Parses TOML text; the error is one line with the line number.
     pub fn parse(text: &str) -> Result<Config, String> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().replace('\n', " ");
-            match line {
-                Some(l) => format!("line {l}: {msg}"),
-                None => msg,
+            let Some(span) = e.span() else {
+                return msg;
+            };
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            // Name the key even when the parser's message does not (wrong value types).
+            let line = text.lines().nth(line_no - 1).unwrap_or("");
+            match line.split_once('=') {
+                Some((k, _)) if !msg.contains(k.trim()) => {
+                    format!("line {line_no}: key `{}`: {msg}", k.trim())
+                }
+                _ => format!("line {line_no}: {msg}"),
             }
         })?;
         cfg.validate()?;
@@ -277,5 +283,7 @@ mod tests {
         assert!(Config::parse("[flow]\ntcp_timeout_s = -1\n").is_err());
         assert!(Config::parse("[flow]\nmax_flows = 0\n").is_err());
         assert!(Config::parse("[flow\n").is_err());
+        let e = Config::parse("[flow]\nmax_flows = \"many\"\n").unwrap_err();
+        assert!(e.contains("max_flows"), "{e}");
     }
 }

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Kizuki throughput and memory benchmark.
+#
+# 1. Throughput: on one deterministic capture (kizuki-gen bench, 2 M packets by default), times
+#    in the same run, BENCH_REPS times each (median):
+#      tcpdump -r FILE -w /dev/null            (libpcap read + write floor)
+#      softflowd -r FILE -n 127.0.0.1:9        (a flow exporter reading the same file)
+#      kizuki replay --out DIR FILE            (default config: every feature on, EVE to disk)
+#    and prints packets/s, the ratios kizuki/softflowd and kizuki/tcpdump, and peak RSS.
+# 2. Memory per flow: replays kizuki-gen flows (1 M concurrent flows by default) with
+#    flow.max_flows >= 1.2 M and reports (peak RSS - peak RSS of a tiny replay) / flows.
+#
+# Environment: BENCH_PACKETS (2000000), BENCH_FLOWS (1000000), BENCH_REPS (3),
+# BENCH_DIR (bench-data), BENCH_NO_BUILD=1 to skip `cargo build --release`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+PACKETS=${BENCH_PACKETS:-2000000}
+FLOWS=${BENCH_FLOWS:-1000000}
+REPS=${BENCH_REPS:-3}
+DIR=${BENCH_DIR:-bench-data}
+TARGET=${CARGO_TARGET_DIR:-target}
+KIZUKI=$TARGET/release/kizuki
+GEN=$TARGET/release/kizuki-gen
+GNU_TIME=/usr/bin/time
+
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+for t in tcpdump softflowd python3; do
+  command -v "$t" >/dev/null 2>&1 || die "$t not found (run: make deps)"
+done
+[ -x "$GNU_TIME" ] && "$GNU_TIME" -f %M true >/dev/null 2>&1 \
+  || die "GNU time ($GNU_TIME) not found (run: make deps)"
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  cargo build --release -q -p kizuki -p kizuki-tests --bins || die "cargo build failed"
+fi
+[ -x "$KIZUKI" ] || die "$KIZUKI not built (make build)"
+[ -x "$GEN" ] || die "$GEN not built (make build)"
+
+mkdir -p "$DIR"
+WORK=$(mktemp -d "$DIR/.run.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# gen FILE ARGS...: runs kizuki-gen once into FILE unless FILE exists (deterministic output).
+gen() {
+  local file=$1; shift
+  [ -s "$file" ] && return 0
+  echo "bench: generating $file (kizuki-gen $*)" >&2
+  local part
+  part="$(dirname "$file")/.partial-$(basename "$file")"
+  rm -f "$part"
+  "$GEN" "$@" --out "$part" >/dev/null || { rm -f "$part"; die "kizuki-gen $* failed"; }
+  mv "$part" "$file"
+}
+
+# count FILE: packets in a capture.
+count() {
+  if command -v capinfos >/dev/null 2>&1; then
+    capinfos -c -M -T -r "$1" 2>/dev/null | awk -F'\t' 'NF >= 2 { print $2; exit }'
+  else
+    tcpdump -r "$1" -n -q 2>/dev/null | wc -l
+  fi
+}
+
+# timed LABEL CMD...: runs CMD once; appends "seconds maxrss_kb" to $WORK/LABEL.
+timed() {
+  local label=$1; shift
+  local t0 t1 st=0
+  t0=$(date +%s%N)
+  "$GNU_TIME" -f %M -o "$WORK/$label.rss" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || st=$?
+  t1=$(date +%s%N)
+  if [ "$st" -ne 0 ]; then
+    echo "bench: $label failed (exit $st): $*" >&2
+    tail -n 20 "$WORK/$label.err" >&2
+    exit 1
+  fi
+  echo "$(( (t1 - t0) / 1000 )) $(tail -n 1 "$WORK/$label.rss")" >>"$WORK/$label"
+}
+
+# median FILE COL: median of a column (1 = microseconds, 2 = max RSS KiB).
+median() {
+  sort -n -k"$2,$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END {
+    if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+# ---- throughput ------------------------------------------------------------------------------
+if [ "$PACKETS" = 2000000 ]; then BENCH=$DIR/bench.pcap; else BENCH=$DIR/bench-$PACKETS.pcap; fi
+gen "$BENCH" bench --packets "$PACKETS"
+NPKTS=$(count "$BENCH")
+[ -n "$NPKTS" ] && [ "$NPKTS" -gt 0 ] || die "could not count packets in $BENCH"
+cat "$BENCH" >/dev/null # page cache warm for everyone
+
+for i in $(seq "$REPS"); do
+  echo "bench: run $i/$REPS" >&2
+  timed tcpdump tcpdump -n -r "$BENCH" -w /dev/null
+  timed softflowd softflowd -r "$BENCH" -n 127.0.0.1:9 -m 2000000
+  rm -rf "$WORK/kizuki-out"
+  timed kizuki "$KIZUKI" replay --out "$WORK/kizuki-out" "$BENCH"
+done
+EVE_BYTES=$(stat -c %s "$WORK/kizuki-out/eve.json" 2>/dev/null || echo 0)
+
+printf '\nThroughput: %s (%s packets, %s MB), median of %s runs\n' \
+  "$BENCH" "$NPKTS" "$(( $(stat -c %s "$BENCH") / 1000000 ))" "$REPS"
+printf '%-10s %10s %14s %12s\n' tool seconds packets/s "peak RSS"
+declare -A PPS
+for tool in tcpdump softflowd kizuki; do
+  us=$(median "$WORK/$tool" 1)
+  kb=$(median "$WORK/$tool" 2)
+  PPS[$tool]=$(awk -v n="$NPKTS" -v us="$us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
+  printf '%-10s %10.3f %14s %9.1f MiB\n' "$tool" "$(awk -v us="$us" 'BEGIN { print us / 1e6 }')" \
+    "${PPS[$tool]}" "$(awk -v kb="$kb" 'BEGIN { print kb / 1024 }')"
+done
+printf 'kizuki/softflowd: %.2fx   kizuki/tcpdump: %.2fx   (kizuki wrote %s MB of EVE)\n' \
+  "$(awk -v a="${PPS[kizuki]}" -v b="${PPS[softflowd]}" 'BEGIN { print a / b }')" \
+  "$(awk -v a="${PPS[kizuki]}" -v b="${PPS[tcpdump]}" 'BEGIN { print a / b }')" \
+  "$(( EVE_BYTES / 1000000 ))"
+
+# ---- memory per flow -------------------------------------------------------------------------
+FLOWCAP=$(( FLOWS * 6 / 5 ))
+[ "$FLOWCAP" -ge 1200000 ] || FLOWCAP=1200000
+printf '[flow]\nmax_flows = %s\n' "$FLOWCAP" >"$WORK/flowcap.toml"
+BIG=$DIR/flows-$FLOWS.pcap
+TINY=$DIR/flows-100.pcap
+gen "$BIG" flows --flows "$FLOWS"
+gen "$TINY" flows --flows 100
+
+rm -rf "$WORK/kizuki-out"
+timed baseline "$KIZUKI" replay -c "$WORK/flowcap.toml" --out "$WORK/kizuki-out" "$TINY"
+rm -rf "$WORK/kizuki-out"
+timed flows "$KIZUKI" replay -c "$WORK/flowcap.toml" --out "$WORK/kizuki-out" \
+  --summary-json "$WORK/flows-summary.json" "$BIG"
+BASE_KB=$(median "$WORK/baseline" 2)
+PEAK_KB=$(median "$WORK/flows" 2)
+printf '\nMemory: %s flows in %s (flow.max_flows = %s)\n' "$FLOWS" "$BIG" "$FLOWCAP"
+printf '%-28s %9.1f MiB\n' "baseline (100-flow replay)" "$(awk -v kb="$BASE_KB" 'BEGIN { print kb / 1024 }')"
+printf '%-28s %9.1f MiB\n' "peak ($FLOWS flows)" "$(awk -v kb="$PEAK_KB" 'BEGIN { print kb / 1024 }')"
+printf '%-28s %9.0f bytes\n' "per flow" \
+  "$(awk -v p="$PEAK_KB" -v b="$BASE_KB" -v n="$FLOWS" 'BEGIN { print (p - b) * 1024 / n }')"
+# Flow counters from the summary, to see the flows really were held at once.
+python3 - "$WORK/flows-summary.json" <<'PY' || true
+import json, sys
+try:
+    s = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(0)
+out = []
+def walk(v, p):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            walk(x, f"{p}.{k}" if p else k)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool) and ("flow" in p or "evict" in p):
+        out.append(f"{p}={v}")
+walk(s, "")
+if out:
+    print("summary: " + ", ".join(out[:8]))
+PY
