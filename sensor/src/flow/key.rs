@@ -11,15 +11,12 @@ pub struct FlowKey {
     pub a_port: u16,
     pub b_port: u16,
     pub proto: u8,
-    /// Tunnel depth keeps an inner flow apart from an identical outer one.
-    pub tunnel_depth: u8,
     pub vlan: Vlans,
 }
 
 impl FlowKey {
     /// Builds the key of a packet from `src:sport` to `dst:dport`; the bool is true when the
     /// packet travels a → b.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         src: IpAddr,
         sport: u16,
@@ -27,7 +24,6 @@ impl FlowKey {
         dport: u16,
         proto: u8,
         vlan: Vlans,
-        tunnel_depth: u8,
     ) -> (FlowKey, bool) {
         let forward = (src, sport) <= (dst, dport);
         let (a_ip, a_port, b_ip, b_port) = if forward {
@@ -42,7 +38,6 @@ impl FlowKey {
                 a_port,
                 b_port,
                 proto,
-                tunnel_depth,
                 vlan,
             },
             forward,
@@ -50,35 +45,44 @@ impl FlowKey {
     }
 }
 
-/// ICMP type → the type that plays the "request" role, so a request and its reply share a
-/// flow (the Community ID spec's table).
-pub fn icmp_flow_ports(v6: bool, icmp_type: u8, code: u8) -> (u16, u16, bool) {
-    // Returns (sport, dport, is_reply) in Zeek's convention: orig_p = type, resp_p = code
-    // for non-paired types; for paired types both sides use (request type, reply type).
-    let pair: Option<(u8, u8)> = if v6 {
+/// ICMP "ports" as Zeek and the Community ID spec use them: for request/reply types, the
+/// sender's own type and its counterpart (so a request and its reply share a flow key); for
+/// other types, (type, code).
+pub fn icmp_flow_ports(v6: bool, icmp_type: u8, code: u8) -> (u16, u16) {
+    let counterpart: Option<u8> = if v6 {
         match icmp_type {
-            128 | 129 => Some((128, 129)),
-            130 | 131 => Some((130, 131)),
-            133 | 134 => Some((133, 134)),
-            135 | 136 => Some((135, 136)),
-            139 | 140 => Some((139, 140)),
-            144 | 145 => Some((144, 145)),
+            128 => Some(129),
+            129 => Some(128),
+            130 => Some(131),
+            131 => Some(130),
+            133 => Some(134),
+            134 => Some(133),
+            135 => Some(136),
+            136 => Some(135),
+            139 => Some(140),
+            140 => Some(139),
+            144 => Some(145),
+            145 => Some(144),
             _ => None,
         }
     } else {
         match icmp_type {
-            8 | 0 => Some((8, 0)),
-            13 | 14 => Some((13, 14)),
-            15 | 16 => Some((15, 16)),
-            10 | 9 => Some((10, 9)),
-            17 | 18 => Some((17, 18)),
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            10 => Some(9),
+            9 => Some(10),
+            17 => Some(18),
+            18 => Some(17),
             _ => None,
         }
     };
-    match pair {
-        Some((req, rep)) if icmp_type == rep => (u16::from(rep), u16::from(req), true),
-        Some((req, rep)) => (u16::from(req), u16::from(rep), false),
-        None => (u16::from(icmp_type), u16::from(code), false),
+    match counterpart {
+        Some(c) => (u16::from(icmp_type), u16::from(c)),
+        None => (u16::from(icmp_type), u16::from(code)),
     }
 }
 
@@ -175,23 +179,23 @@ mod tests {
     fn both_directions_same_key() {
         let x: IpAddr = "10.0.0.1".parse().unwrap();
         let y: IpAddr = "10.0.0.2".parse().unwrap();
-        let (k1, f1) = FlowKey::new(x, 1000, y, 80, 6, Vlans::default(), 0);
-        let (k2, f2) = FlowKey::new(y, 80, x, 1000, 6, Vlans::default(), 0);
+        let (k1, f1) = FlowKey::new(x, 1000, y, 80, 6, Vlans::default());
+        let (k2, f2) = FlowKey::new(y, 80, x, 1000, 6, Vlans::default());
         assert_eq!(k1, k2);
         assert_ne!(f1, f2);
         let v = Vlans {
             outer: Some(5),
             inner: None,
         };
-        let (k3, _) = FlowKey::new(x, 1000, y, 80, 6, v, 0);
+        let (k3, _) = FlowKey::new(x, 1000, y, 80, 6, v);
         assert_ne!(k1, k3);
     }
 
     #[test]
     fn icmp_pairs() {
-        assert_eq!(icmp_flow_ports(false, 8, 0), (8, 0, false));
-        assert_eq!(icmp_flow_ports(false, 0, 0), (0, 8, true));
-        assert_eq!(icmp_flow_ports(false, 3, 1), (3, 1, false));
-        assert_eq!(icmp_flow_ports(true, 129, 0), (129, 128, true));
+        assert_eq!(icmp_flow_ports(false, 8, 0), (8, 0));
+        assert_eq!(icmp_flow_ports(false, 0, 0), (0, 8));
+        assert_eq!(icmp_flow_ports(false, 3, 1), (3, 1));
+        assert_eq!(icmp_flow_ports(true, 134, 0), (134, 133));
     }
 }

@@ -46,8 +46,6 @@ pub struct PacketMeta {
     pub payload_len: u32,
     /// TCP flags, sequence and ack numbers.
     pub tcp: Option<(u8, u32, u32)>,
-    /// ICMP reply (its flow's originator is the other side).
-    pub icmp_reply: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,6 +58,9 @@ struct SeqTrack {
 /// Per-flow state (index 0 = originator, 1 = responder).
 pub struct FlowEntry {
     pub flow_id: u64,
+    /// Tunnel layers around the first packet (a flow may be seen both inside and outside a
+    /// tunnel, e.g. Teredo; Zeek keys flows without it too).
+    tunnel_depth: u8,
     /// True when the originator is the key's `a` side.
     orig_is_a: bool,
     pub first_ts: TsNanos,
@@ -163,15 +164,7 @@ impl FlowTable {
     /// originator. Records pushed out by this packet (evictions, a reused TCP tuple, periodic
     /// updates) go to `out`.
     pub fn track(&mut self, p: &PacketMeta, out: &mut Vec<Flow>) -> (&mut FlowEntry, bool) {
-        let (key, forward) = FlowKey::new(
-            p.src,
-            p.sport,
-            p.dst,
-            p.dport,
-            p.proto,
-            p.vlan,
-            p.tunnel_depth,
-        );
+        let (key, forward) = FlowKey::new(p.src, p.sport, p.dst, p.dport, p.proto, p.vlan);
         // A new SYN on a closed connection's tuple starts a new connection (port reuse).
         if let Some((flags, _, _)) = p.tcp {
             if flags & (SYN | ACK) == SYN {
@@ -233,7 +226,8 @@ impl FlowTable {
             None if p.proto == 17 => {
                 is_likely_server_port(17, p.sport) && !is_likely_server_port(17, p.dport)
             }
-            None => p.icmp_reply,
+            // ICMP: the first sender is the originator (Zeek does not flip ICMP).
+            None => false,
         };
         let mut history = History::default();
         if flip {
@@ -241,6 +235,7 @@ impl FlowTable {
         }
         FlowEntry {
             flow_id: id,
+            tunnel_depth: p.tunnel_depth,
             orig_is_a: forward != flip,
             first_ts: p.ts,
             last_ts: p.ts,
@@ -454,7 +449,7 @@ impl FlowEntry {
             dest_port,
             proto: key.proto,
             vlan: key.vlan,
-            tunnel_depth: key.tunnel_depth,
+            tunnel_depth: self.tunnel_depth,
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             pkts_toserver: self.pkts[0],
@@ -505,7 +500,6 @@ mod tests {
             ip_len: 100,
             payload_len: 72,
             tcp: None,
-            icmp_reply: false,
         }
     }
 

@@ -129,7 +129,6 @@ impl Dispatcher {
                 ip_len: o.ip_len,
                 payload_len: o.ip_len.saturating_sub(28),
                 tcp: None,
-                icmp_reply: false,
             };
             self.tunnels.track(&meta, &mut self.tunnel_out);
         }

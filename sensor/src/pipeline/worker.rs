@@ -134,20 +134,19 @@ impl Worker {
 
     fn ip_packet(&mut self, ts: TsNanos, p: &Packet<'_>) {
         let v6 = p.src.is_ipv6();
-        let (sport, dport, tcp, payload_len, icmp_reply) = match p.transport {
+        let (sport, dport, tcp, payload_len) = match p.transport {
             Transport::Tcp(t) => (
                 t.sport,
                 t.dport,
                 Some((t.flags, t.seq, t.ack)),
                 t.payload_len,
-                false,
             ),
-            Transport::Udp(u) => (u.sport, u.dport, None, u.payload_len, false),
+            Transport::Udp(u) => (u.sport, u.dport, None, u.payload_len),
             Transport::Icmp { icmp_type, code } => {
-                let (s, d, reply) = icmp_flow_ports(v6, icmp_type, code);
-                (s, d, None, 0, reply)
+                let (s, d) = icmp_flow_ports(v6, icmp_type, code);
+                (s, d, None, 0)
             }
-            Transport::Other => (0, 0, None, 0, false),
+            Transport::Other => (0, 0, None, 0),
         };
         let meta = PacketMeta {
             ts,
@@ -161,7 +160,6 @@ impl Worker {
             ip_len: p.ip_len,
             payload_len,
             tcp,
-            icmp_reply,
         };
         let (entry, orig) = self.flows.track(&meta, &mut self.flow_out);
         let ep = DnsEndpoints {
