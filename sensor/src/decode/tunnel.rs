@@ -8,7 +8,6 @@ use std::net::IpAddr;
 pub const VXLAN_PORT: u16 = 4789;
 pub const GENEVE_PORT: u16 = 6081;
 pub const GRE_IN_UDP_PORT: u16 = 4754;
-pub const TEREDO_PORT: u16 = 3544;
 
 const GRE_TEB: u16 = 0x6558;
 const GRE_ERSPAN_2: u16 = 0x88be;
@@ -158,7 +157,10 @@ pub(super) fn udp_tunnel<'a>(
             Err(r) => Decoded::Drop(r),
         });
     }
-    if is(TEREDO_PORT) {
+    // Teredo: port 3544 talks to the server; relays and peers use any port, so any UDP
+    // payload that is exactly one well-formed IPv6 packet is taken as Teredo (as Zeek's
+    // protocol detection does). DNS on a Teredo port stays DNS.
+    if !is(53) {
         let inner = teredo_payload(p)?;
         return Some(match inner_ctx(with_outer) {
             Ok(c) => raw_ip(inner, c),

@@ -133,6 +133,10 @@ impl Worker {
     }
 
     fn ip_packet(&mut self, ts: TsNanos, p: &Packet<'_>) {
+        // IPv6 "no next header" carries nothing (e.g. Teredo bubbles): not a conversation.
+        if p.proto == 59 {
+            return;
+        }
         let v6 = p.src.is_ipv6();
         let (sport, dport, tcp, payload_len) = match p.transport {
             Transport::Tcp(t) => (
