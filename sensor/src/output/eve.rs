@@ -116,7 +116,8 @@ fn flow_state(f: &Flow) -> &'static str {
     }
 }
 
-pub fn flow_json(f: &Flow) -> String {
+/// Serialises a flow event (one JSON object, no newline) into `out`.
+pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
     let tcp = (f.proto == 6).then(|| TcpObj {
         tcp_flags: format!("{:02x}", f.tcp_flags_ts | f.tcp_flags_tc),
         tcp_flags_ts: format!("{:02x}", f.tcp_flags_ts),
@@ -157,10 +158,11 @@ pub fn flow_json(f: &Flow) -> String {
             tcp,
         },
     };
-    serde_json::to_string(&e).unwrap_or_default()
+    let _ = serde_json::to_writer(out, &e);
 }
 
-pub fn dns_json(d: &DnsTxn) -> String {
+/// Serialises a DNS transaction event into `out`.
+pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
     let e = Envelope {
         timestamp: eve_ts(d.ts),
         flow_id: d.flow_id,
@@ -201,7 +203,19 @@ pub fn dns_json(d: &DnsTxn) -> String {
             },
         },
     };
-    serde_json::to_string(&e).unwrap_or_default()
+    let _ = serde_json::to_writer(out, &e);
+}
+
+pub fn flow_json(f: &Flow) -> String {
+    let mut v = Vec::new();
+    write_flow(&mut v, f);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+pub fn dns_json(d: &DnsTxn) -> String {
+    let mut v = Vec::new();
+    write_dns(&mut v, d);
+    String::from_utf8(v).unwrap_or_default()
 }
 
 /// Appends EVE lines to `DIR/eve.json`; each line is written whole.
@@ -234,12 +248,17 @@ impl EveWriter {
     }
 
     pub fn write_line(&mut self, line: &str) {
+        self.write_bytes(line.as_bytes());
+    }
+
+    /// Writes one serialised event plus the newline (the caller reuses `line`'s buffer).
+    pub fn write_bytes(&mut self, line: &[u8]) {
         if line.is_empty() {
             return;
         }
         let r = self
             .out
-            .write_all(line.as_bytes())
+            .write_all(line)
             .and_then(|_| self.out.write_all(b"\n"));
         match r {
             Ok(()) => self.lines += 1,

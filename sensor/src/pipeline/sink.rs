@@ -4,7 +4,7 @@
 
 use super::SinkMsg;
 use crate::config::Config;
-use crate::output::eve::{dns_json, flow_json, EveWriter};
+use crate::output::eve::{write_dns, write_flow, EveWriter};
 use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
 use analyzers::{CloseReason, Event};
@@ -53,11 +53,12 @@ pub(super) fn spawn(
             let mut rtt = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("valid histogram bounds");
             let mut last_flush = Instant::now();
+            let mut line = Vec::with_capacity(1024);
             loop {
                 match rx.recv_timeout(Duration::from_millis(500)) {
                     Ok(SinkMsg::Events(evs)) => {
                         for ev in &evs {
-                            handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt);
+                            handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt, &mut line);
                         }
                     }
                     Ok(SinkMsg::Tick(_now)) => {}
@@ -91,6 +92,7 @@ fn handle(
     m: &Metrics,
     rep: &mut SinkReport,
     rtt: &mut hdrhistogram::Histogram<u64>,
+    line: &mut Vec<u8>,
 ) {
     match ev {
         Event::Flow(f) => {
@@ -110,7 +112,9 @@ fn handle(
                 }
             }
             if cfg.output.flow {
-                eve.write_line(&flow_json(f));
+                line.clear();
+                write_flow(line, f);
+                eve.write_bytes(line);
                 m.events.with_label_values(&["flow"]).inc();
             }
         }
@@ -138,7 +142,9 @@ fn handle(
                 let _ = rtt.record((ns / 1_000).clamp(1, 3_600_000_000) as u64);
             }
             if cfg.output.dns {
-                eve.write_line(&dns_json(d));
+                line.clear();
+                write_dns(line, d);
+                eve.write_bytes(line);
                 m.events.with_label_values(&["dns"]).inc();
             }
         }
