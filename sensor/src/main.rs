@@ -178,12 +178,12 @@ fn finish(
     inputs: Vec<String>,
 ) -> Result<(), Fail> {
     let s = summary_json(&report, &p.metrics, &inputs);
-    print_human(&s);
     if let Some(path) = &common.summary_json {
         let text = serde_json::to_string_pretty(&s).unwrap_or_default();
         std::fs::write(path, text + "\n")
             .map_err(|e| Fail(format!("{}: {e}", path.display()), 1))?;
     }
+    print_human(&s);
     if let Some(first) = report.source_errors.first() {
         // Everything before the problem was processed and reported above.
         return Err(Fail(first.clone(), 1));

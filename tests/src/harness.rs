@@ -22,7 +22,15 @@ pub fn kizuki_bin() -> PathBuf {
         }
         let root = workspace_root();
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-q", "-p", "kizuki", "--bin", "kizuki"])
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "kizuki",
+                "--bin",
+                "kizuki",
+            ])
             .current_dir(&root)
             .status()
             .expect("run cargo build");
@@ -95,9 +103,7 @@ pub fn read_eve(path: &Path) -> Vec<serde_json::Value> {
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid EVE line {l:?}: {e}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid EVE line {l:?}: {e}")))
         .collect()
 }
 

@@ -70,10 +70,14 @@ pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
 
 /// A short human summary.
 pub fn print_human(s: &Value) {
+    use std::io::Write;
+    // A closed stdout (`| head`) must not abort the run.
+    let mut o = std::io::stdout().lock();
     let g = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
     let n = |k: &str| g(k).as_u64().unwrap_or(0);
-    println!("Kizuki replay summary");
-    println!(
+    let _ = writeln!(o, "Kizuki replay summary");
+    let _ = writeln!(
+        o,
         "  packets          {:>12}   ({} bytes, {} non-IP, {} undecodable)",
         n("packets"),
         n("bytes"),
@@ -81,15 +85,21 @@ pub fn print_human(s: &Value) {
         n("decode_errors_total")
     );
     if let (Some(a), Some(b)) = (g("first_packet").as_str(), g("last_packet").as_str()) {
-        println!("  packet time      {a} .. {b}");
+        let _ = writeln!(o, "  packet time      {a} .. {b}");
     }
-    println!(
+    let _ = writeln!(
+        o,
         "  flows            {:>12}   {}",
         n("flows"),
         compact(&g("flows_by_proto"))
     );
-    println!("  conn states      {}", compact(&g("flows_by_conn_state")));
-    println!(
+    let _ = writeln!(
+        o,
+        "  conn states      {}",
+        compact(&g("flows_by_conn_state"))
+    );
+    let _ = writeln!(
+        o,
         "  dns transactions {:>12}   ({} answered, {} unanswered) {}",
         n("dns_transactions"),
         n("dns_answered"),
@@ -98,7 +108,8 @@ pub fn print_human(s: &Value) {
     );
     let rtt = g("dns_rtt_ms");
     if let Some(p50) = rtt.get("p50").and_then(Value::as_f64) {
-        println!(
+        let _ = writeln!(
+            o,
             "  dns rtt (ms)     p50 {:.3}  p90 {:.3}  p99 {:.3}",
             p50,
             rtt.get("p90").and_then(Value::as_f64).unwrap_or(0.0),
@@ -111,14 +122,16 @@ pub fn print_human(s: &Value) {
         .map(|o| o.values().filter_map(Value::as_u64).sum())
         .unwrap_or(0);
     if dropped > 0 {
-        println!("  capture drops    {}", compact(&drops));
+        let _ = writeln!(o, "  capture drops    {}", compact(&drops));
     }
-    println!(
+    let _ = writeln!(
+        o,
         "  events           {:>12}   -> {}",
         n("eve_events"),
         g("eve_path").as_str().unwrap_or("")
     );
-    println!(
+    let _ = writeln!(
+        o,
         "  wall time        {:>12.3} s ({:.0} packets/s)",
         g("wall_seconds").as_f64().unwrap_or(0.0),
         g("packets_per_second").as_f64().unwrap_or(0.0)
