@@ -28,7 +28,7 @@ help:
 	@echo "make clean        cargo clean, remove out/ and bench-data/"
 
 deps:
-	@scripts/deps.sh
+	@bash scripts/deps.sh
 
 build:
 	$(CARGO) build --release
@@ -75,10 +75,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: deps build
-	scripts/bench.sh
+	bash scripts/bench.sh
 
 loopback-pcaps: deps
-	scripts/capture-loopback.sh
+	bash scripts/capture-loopback.sh
 
 clean:
 	$(CARGO) clean
