@@ -286,11 +286,38 @@ pub struct Alert {
     pub update: bool,
 }
 
+/// Activity resuming inside a flow that was idle for at least the configured burst gap
+/// (`flow.burst_gap_s`): one event per burst after the first, emitted live when the burst
+/// starts. Connection starts come from [`Flow::first_ts`]; bursts make keep-alives and
+/// callbacks inside one long session visible without waiting for the flow to end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowBurst {
+    /// Time of the first packet of the burst.
+    pub ts: TsNanos,
+    pub flow_id: u64,
+    /// Originator side of the flow (not necessarily the sender of this packet).
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub proto: u8,
+    pub vlan: Vlans,
+    /// TLS SNI / HTTP Host of the flow, when known.
+    pub server_name: Option<String>,
+    /// True when the packet that started the burst came from the originator.
+    pub from_originator: bool,
+    /// IP length of the packet that started the burst.
+    pub ip_len: u32,
+    /// When the flow started.
+    pub flow_start: TsNanos,
+}
+
 /// What the sensor hands to analyzers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Flow(Flow),
     Dns(DnsTxn),
+    Burst(FlowBurst),
 }
 
 impl Event {
@@ -298,6 +325,7 @@ impl Event {
         match self {
             Event::Flow(f) => f.last_ts,
             Event::Dns(d) => d.ts,
+            Event::Burst(b) => b.ts,
         }
     }
 }
