@@ -78,6 +78,9 @@ pub struct FlowConfig {
     pub tcp_close_linger_s: f64,
     /// Long flows emit an `update` record this often (0 = never).
     pub update_interval_s: f64,
+    /// Activity resuming after this much idle time inside a flow is a burst, handed to the
+    /// analyzers (keep-alive beacons inside one long session); 0 = off.
+    pub burst_gap_s: f64,
 }
 
 impl Default for FlowConfig {
@@ -90,6 +93,7 @@ impl Default for FlowConfig {
             other_timeout_s: 60.0,
             tcp_close_linger_s: 5.0,
             update_interval_s: 300.0,
+            burst_gap_s: 1.0,
         }
     }
 }
@@ -233,8 +237,13 @@ impl Config {
         pos("flow.tcp_close_linger_s", self.flow.tcp_close_linger_s)?;
         pos("fragments.timeout_s", self.fragments.timeout_s)?;
         pos("dns.timeout_s", self.dns.timeout_s)?;
-        if !(self.flow.update_interval_s.is_finite() && self.flow.update_interval_s >= 0.0) {
-            return Err("flow.update_interval_s must be >= 0".into());
+        for (name, v) in [
+            ("flow.update_interval_s", self.flow.update_interval_s),
+            ("flow.burst_gap_s", self.flow.burst_gap_s),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be >= 0, got {v}"));
+            }
         }
         if self.flow.max_flows == 0 {
             return Err("flow.max_flows must be at least 1".into());

@@ -132,16 +132,20 @@ pub fn udp_conn_state(orig_active: bool, resp_active: bool) -> ConnState {
     }
 }
 
-/// History letters seen, in order of first occurrence (upper case = originator).
+/// History letters seen, in order of first occurrence (upper case = originator). Stored
+/// inline: no heap allocation per flow.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
-    /// Letters recorded so far (bounded: each letter at most a few times).
-    letters: Vec<u8>,
+    letters: [u8; HISTORY_MAX],
+    len: u8,
     /// Bitmask of (letter, direction) already recorded.
     seen: u32,
     /// Retransmission counts per direction, for Zeek's scaled repeats (1, 10, 100...).
     retrans: [u32; 2],
 }
+
+/// Longest history kept: each of 9 letters once per direction plus a few scaled repeats.
+const HISTORY_MAX: usize = 24;
 
 const LETTERS: &[u8] = b"SHADFRQIT^";
 
@@ -160,33 +164,41 @@ impl History {
     }
 
     fn push(&mut self, letter: u8, orig: bool) {
-        if self.letters.len() < 32 {
-            self.letters.push(if orig {
+        let n = usize::from(self.len);
+        if n < HISTORY_MAX {
+            self.letters[n] = if orig {
                 letter
             } else {
                 letter.to_ascii_lowercase()
-            });
+            };
+            self.len += 1;
         }
     }
 
     /// A retransmission: recorded at the 1st, 10th, 100th... occurrence, as Zeek does.
     pub fn retransmission(&mut self, orig: bool) {
         let n = &mut self.retrans[usize::from(!orig)];
-        *n += 1;
+        *n = n.saturating_add(1);
         let c = *n;
         if c == 1 || c == 10 || c == 100 || c == 1000 || c == 10_000 {
             self.push(b'T', orig);
         }
     }
 
+    /// The roles were flipped at the start: history begins with `^`.
     pub fn flipped(&mut self) {
-        if self.letters.first() != Some(&b'^') {
-            self.letters.insert(0, b'^');
+        if self.len == 0 {
+            self.push(b'^', true);
+        } else if self.letters[0] != b'^' && usize::from(self.len) < HISTORY_MAX {
+            let n = usize::from(self.len);
+            self.letters.copy_within(0..n, 1);
+            self.letters[0] = b'^';
+            self.len += 1;
         }
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.letters).unwrap_or("")
+        std::str::from_utf8(&self.letters[..usize::from(self.len)]).unwrap_or("")
     }
 }
 

@@ -12,6 +12,7 @@ use super::conn_state::{
 use super::key::{is_likely_server_port, FlowKey};
 use crate::decode::tcpflags::{ACK, FIN, RST, SYN};
 use analyzers::{CloseReason, ConnState, Flow, NameSource, TsNanos, Vlans};
+use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -29,6 +30,8 @@ pub struct FlowLimits {
     pub tcp_linger: i64,
     /// 0 = no periodic records.
     pub update_interval: i64,
+    /// Activity after at least this much idle time is a new burst (0 = no bursts).
+    pub burst_gap: i64,
 }
 
 /// What the table needs of a packet.
@@ -89,10 +92,6 @@ impl FlowEntry {
     /// Is this packet (travelling a→b when `forward`) from the originator?
     pub fn is_orig(&self, forward: bool) -> bool {
         forward == self.orig_is_a
-    }
-
-    pub fn orig_payload_pkts(&self) -> u64 {
-        self.pkts[0]
     }
 }
 
@@ -160,10 +159,9 @@ impl FlowTable {
         }
     }
 
-    /// Accounts one packet; returns its flow and whether the packet came from the
-    /// originator. Records pushed out by this packet (evictions, a reused TCP tuple, periodic
-    /// updates) go to `out`.
-    pub fn track(&mut self, p: &PacketMeta, out: &mut Vec<Flow>) -> (&mut FlowEntry, bool) {
+    /// Accounts one packet. Records pushed out by this packet (evictions, a reused TCP
+    /// tuple, periodic updates) go to `out`.
+    pub fn track(&mut self, p: &PacketMeta, out: &mut Vec<Flow>) -> Tracked<'_> {
         let (key, forward) = FlowKey::new(p.src, p.sport, p.dst, p.dport, p.proto, p.vlan);
         // A new SYN on a closed connection's tuple starts a new connection (port reuse).
         if let Some((flags, _, _)) = p.tcp {
@@ -180,79 +178,45 @@ impl FlowTable {
                 }
             }
         }
-        let exists = self.map_for(p.proto).to_back(&key).is_some();
-        if !exists {
+        // Make room only when the table is full and this is a new flow (rare): the common
+        // path below hashes the key once.
+        if self.len() >= self.limits.max_flows && !self.map_for(p.proto).contains_key(&key) {
             while self.len() >= self.limits.max_flows {
                 if !self.evict_oldest(out) {
                     break;
                 }
             }
-            let entry = self.new_entry(p, forward);
-            self.stats.created += 1;
-            self.map_for(p.proto).insert(key, entry);
         }
         let limits = self.limits;
-        let closing = &mut self.closing;
         let map = match p.proto {
             6 => &mut self.tcp,
             17 => &mut self.udp,
             _ => &mut self.other,
         };
-        let Some(e) = map.get_mut(&key) else {
-            unreachable!("flow inserted above")
+        let (e, created) = match map.raw_entry_mut().from_key(&key) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                (o.into_mut(), false)
+            }
+            RawEntryMut::Vacant(v) => {
+                let id = self.next_id;
+                self.next_id += self.id_stride;
+                self.stats.created += 1;
+                (v.insert(key, new_entry(p, forward, id, &limits)).1, true)
+            }
         };
         let orig = e.is_orig(forward);
-        e.account(p, orig, limits.tcp_linger, &key, closing);
+        let burst =
+            !created && limits.burst_gap > 0 && p.ts.saturating_sub(e.last_ts) >= limits.burst_gap;
+        e.account(p, orig, limits.tcp_linger, &key, &mut self.closing);
         if limits.update_interval > 0 && p.ts >= e.next_update {
             out.push(e.to_flow(&key, CloseReason::Update));
             e.next_update = p.ts + limits.update_interval;
         }
-        (e, orig)
-    }
-
-    fn new_entry(&mut self, p: &PacketMeta, forward: bool) -> FlowEntry {
-        let id = self.next_id;
-        self.next_id += self.id_stride;
-        // Originator: the sender of the first packet, unless the ports say the first packet
-        // came from the server (Zeek's likely_server_ports heuristic).
-        let flip = match p.tcp {
-            Some((flags, _, _)) => {
-                let pure_syn = flags & (SYN | ACK) == SYN;
-                !pure_syn
-                    && is_likely_server_port(6, p.sport)
-                    && (!is_likely_server_port(6, p.dport)
-                        || (flags & SYN == 0 && p.sport > p.dport))
-            }
-            None if p.proto == 17 => {
-                is_likely_server_port(17, p.sport) && !is_likely_server_port(17, p.dport)
-            }
-            // ICMP: the first sender is the originator (Zeek does not flip ICMP).
-            None => false,
-        };
-        let mut history = History::default();
-        if flip {
-            history.flipped();
-        }
-        FlowEntry {
-            flow_id: id,
-            tunnel_depth: p.tunnel_depth,
-            orig_is_a: forward != flip,
-            first_ts: p.ts,
-            last_ts: p.ts,
-            pkts: [0; 2],
-            bytes: [0; 2],
-            payload: [0; 2],
-            flags: [0; 2],
-            ep: [EndpointState::Inactive; 2],
-            seq: [SeqTrack::default(); 2],
-            missed: 0,
-            history,
-            next_update: p.ts + self.limits.update_interval,
-            close_at: None,
-            name: None,
-            name_source: None,
-            name_tries: 0,
-            app: None,
+        Tracked {
+            entry: e,
+            orig,
+            burst,
         }
     }
 
@@ -320,8 +284,19 @@ impl FlowTable {
 
     /// Emits every flow (end of replay, shutdown).
     pub fn flush(&mut self, out: &mut Vec<Flow>) {
+        while self.flush_some(out, usize::MAX) > 0 {}
+    }
+
+    /// Emits up to `max` flows; returns how many. Flushing a large table in chunks keeps
+    /// the records in flight (and so peak memory) bounded.
+    pub fn flush_some(&mut self, out: &mut Vec<Flow>, max: usize) -> usize {
+        let mut n = 0;
         for map in [&mut self.tcp, &mut self.udp, &mut self.other] {
-            while let Some((k, e)) = map.pop_front() {
+            while n < max {
+                let Some((k, e)) = map.pop_front() else {
+                    break;
+                };
+                n += 1;
                 let reason = if e.close_at.is_some() {
                     CloseReason::Closed
                 } else {
@@ -330,7 +305,62 @@ impl FlowTable {
                 out.push(e.to_flow(&k, reason));
             }
         }
-        self.closing.clear();
+        if self.is_empty() {
+            self.closing.clear();
+        }
+        n
+    }
+}
+
+/// What [`FlowTable::track`] found for a packet.
+pub struct Tracked<'a> {
+    pub entry: &'a mut FlowEntry,
+    /// The packet came from the originator.
+    pub orig: bool,
+    /// The packet resumed activity after at least the burst gap.
+    pub burst: bool,
+}
+
+fn new_entry(p: &PacketMeta, forward: bool, id: u64, limits: &FlowLimits) -> FlowEntry {
+    // Originator: the sender of the first packet, unless the ports say the first packet
+    // came from the server (Zeek's likely_server_ports heuristic).
+    let flip = match p.tcp {
+        Some((flags, _, _)) => {
+            let pure_syn = flags & (SYN | ACK) == SYN;
+            !pure_syn
+                && is_likely_server_port(6, p.sport)
+                && (!is_likely_server_port(6, p.dport) || (flags & SYN == 0 && p.sport > p.dport))
+        }
+        None if p.proto == 17 => {
+            is_likely_server_port(17, p.sport) && !is_likely_server_port(17, p.dport)
+        }
+        // ICMP: the first sender is the originator (Zeek does not flip ICMP).
+        None => false,
+    };
+    let mut history = History::default();
+    if flip {
+        history.flipped();
+    }
+    FlowEntry {
+        flow_id: id,
+        tunnel_depth: p.tunnel_depth,
+        orig_is_a: forward != flip,
+        first_ts: p.ts,
+        last_ts: p.ts,
+        pkts: [0; 2],
+        bytes: [0; 2],
+        payload: [0; 2],
+        flags: [0; 2],
+        ep: [EndpointState::Inactive; 2],
+        seq: [SeqTrack::default(); 2],
+        missed: 0,
+        history,
+        next_update: p.ts + limits.update_interval,
+        close_at: None,
+        name: None,
+        name_source: None,
+        name_tries: 0,
+        app: None,
     }
 }
 
@@ -484,6 +514,7 @@ mod tests {
             other_timeout: 60_000_000_000,
             tcp_linger: 5_000_000_000,
             update_interval: 0,
+            burst_gap: 1_000_000_000,
         }
     }
 
@@ -530,6 +561,20 @@ mod tests {
         assert_eq!(out[0].src_ip.to_string(), "10.0.0.1");
         assert_eq!(out[0].conn_state, ConnState::SHR);
         assert_eq!(out[0].history, "^d");
+    }
+
+    #[test]
+    fn bursts_after_idle_gap() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        let s = 1_000_000_000;
+        let mut bursts = Vec::new();
+        for ts in [0, s / 10, 5 * s, 5 * s + s / 2, 9 * s] {
+            let r = t.track(&udp(ts, "10.0.0.1", 5555, "10.0.0.9", 9999), &mut out);
+            bursts.push(r.burst);
+        }
+        // The first packet starts the flow (not a burst); 5 s and 9 s follow idle gaps.
+        assert_eq!(bursts, vec![false, false, true, false, true]);
     }
 
     #[test]

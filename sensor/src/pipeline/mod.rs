@@ -85,6 +85,7 @@ pub fn flow_limits(cfg: &Config, shards: usize) -> FlowLimits {
         other_timeout: secs_to_ns(cfg.flow.other_timeout_s),
         tcp_linger: secs_to_ns(cfg.flow.tcp_close_linger_s),
         update_interval: secs_to_ns(cfg.flow.update_interval_s),
+        burst_gap: secs_to_ns(cfg.flow.burst_gap_s),
     }
 }
 
@@ -111,7 +112,7 @@ pub fn run(
 ) -> RunReport {
     let started = Instant::now();
     let workers = workers.max(1);
-    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(256);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(64);
     let sink = sink::spawn(ev_rx, eve, metrics.clone(), cfg.clone(), mode == Mode::Live);
 
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(workers * 4 + 8);

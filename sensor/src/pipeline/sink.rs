@@ -118,6 +118,8 @@ fn handle(
                 m.events.with_label_values(&["flow"]).inc();
             }
         }
+        // Bursts feed the analyzers only; they are not EVE records.
+        Event::Burst(_) => {}
         Event::Dns(d) => {
             rep.dns_transactions += 1;
             match d.rcode {

@@ -11,8 +11,11 @@ use crate::proto::dns::tcp::TcpDnsIssues;
 use crate::proto::dns::transactions::DnsStats;
 use crate::proto::dns::{parse_message, DnsEndpoints, DnsTracker, TcpDnsState};
 use crate::proto::{http, tls};
-use analyzers::{DnsTxn, Event, Flow, NameSource, TsNanos, NANOS_PER_SEC};
+use analyzers::{DnsTxn, Event, Flow, FlowBurst, NameSource, TsNanos, NANOS_PER_SEC};
 use crossbeam_channel::{Receiver, Sender};
+
+/// Flow records handed to the sink per message while flushing at shutdown.
+const FLUSH_CHUNK: usize = 1024;
 
 /// Originator payload packets inspected for a TLS SNI / HTTP Host before giving up.
 const NAME_TRIES: u8 = 3;
@@ -26,6 +29,7 @@ pub(super) struct Worker {
     metrics: Metrics,
     flow_out: Vec<Flow>,
     dns_out: Vec<DnsTxn>,
+    bursts: Vec<FlowBurst>,
     now: TsNanos,
     last_expire: TsNanos,
     // Counters already added to Prometheus (the rest is added per batch).
@@ -57,6 +61,7 @@ impl Worker {
             metrics,
             flow_out: Vec::new(),
             dns_out: Vec::new(),
+            bursts: Vec::new(),
             now: i64::MIN,
             last_expire: i64::MIN,
             published_active: 0,
@@ -91,8 +96,11 @@ impl Worker {
             }
             self.publish(&events);
         }
-        // Input closed: end of replay or shutdown. Everything still open is reported.
-        self.flows.flush(&mut self.flow_out);
+        // Input closed: end of replay or shutdown. Everything still open is reported, in
+        // chunks so a million open flows never sit in memory twice.
+        while self.flows.flush_some(&mut self.flow_out, FLUSH_CHUNK) > 0 {
+            self.publish(&events);
+        }
         self.dns.flush(&mut self.dns_out);
         self.publish(&events);
     }
@@ -165,7 +173,29 @@ impl Worker {
             payload_len,
             tcp,
         };
-        let (entry, orig) = self.flows.track(&meta, &mut self.flow_out);
+        let tracked = self.flows.track(&meta, &mut self.flow_out);
+        let (entry, orig) = (tracked.entry, tracked.orig);
+        if tracked.burst {
+            let ((src_ip, src_port), (dest_ip, dest_port)) = if orig {
+                ((p.src, sport), (p.dst, dport))
+            } else {
+                ((p.dst, dport), (p.src, sport))
+            };
+            self.bursts.push(FlowBurst {
+                ts,
+                flow_id: entry.flow_id,
+                src_ip,
+                src_port,
+                dest_ip,
+                dest_port,
+                proto: p.proto,
+                vlan: p.ctx.vlan,
+                server_name: entry.name.as_deref().map(str::to_string),
+                from_originator: orig,
+                ip_len: p.ip_len,
+                flow_start: entry.first_ts,
+            });
+        }
         let ep = DnsEndpoints {
             src: p.src,
             sport,
@@ -229,8 +259,11 @@ impl Worker {
 
     /// Sends finished records to the sink and adds this batch's counts to the metrics.
     fn publish(&mut self, events: &Sender<SinkMsg>) {
-        if !self.flow_out.is_empty() || !self.dns_out.is_empty() {
-            let mut ev = Vec::with_capacity(self.flow_out.len() + self.dns_out.len());
+        if !self.flow_out.is_empty() || !self.dns_out.is_empty() || !self.bursts.is_empty() {
+            let mut ev =
+                Vec::with_capacity(self.flow_out.len() + self.dns_out.len() + self.bursts.len());
+            // Bursts first: they happened while their flows were still open.
+            ev.extend(self.bursts.drain(..).map(Event::Burst));
             ev.extend(self.flow_out.drain(..).map(Event::Flow));
             ev.extend(self.dns_out.drain(..).map(Event::Dns));
             let _ = events.send(SinkMsg::Events(ev));
