@@ -15,4 +15,8 @@ pub trait Analyzer: Send {
     /// Called as packet time advances (at least once per second of packet time when events
     /// flow, and at shutdown with the final time).
     fn on_tick(&mut self, now: TsNanos, out: &mut Vec<Alert>);
+    /// An analyst's view of the analyzer's state (top candidates...), for `kizuki report`.
+    fn snapshot(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod output;
 pub mod pipeline;

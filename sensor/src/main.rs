@@ -76,6 +76,19 @@ enum Cmd {
         #[arg(required = true, value_name = "PCAP")]
         files: Vec<PathBuf>,
     },
+    /// An analyst's view of capture files: alerts and top beacon candidates.
+    Report {
+        /// Print JSON instead of the terminal view.
+        #[arg(long)]
+        json: bool,
+        /// Candidates shown per analyzer.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[command(flatten)]
+        common: Common,
+        #[arg(required = true, value_name = "PCAP")]
+        files: Vec<PathBuf>,
+    },
     /// Validate a configuration file.
     CheckConfig { file: PathBuf },
 }
@@ -93,7 +106,13 @@ fn main() -> ExitCode {
             speed,
             common,
             files,
-        } => replay(&speed, &common, &files),
+        } => replay(&speed, &common, &files).map(|_| ()),
+        Cmd::Report {
+            json,
+            top,
+            common,
+            files,
+        } => report(json, top, common, &files),
         Cmd::Run {
             interface,
             snaplen,
@@ -176,22 +195,36 @@ fn finish(
     p: &Prepared,
     common: &Common,
     inputs: Vec<String>,
-) -> Result<(), Fail> {
+    quiet: bool,
+) -> Result<(serde_json::Value, pipeline::RunReport), Fail> {
     let s = summary_json(&report, &p.metrics, &inputs);
     if let Some(path) = &common.summary_json {
         let text = serde_json::to_string_pretty(&s).unwrap_or_default();
         std::fs::write(path, text + "\n")
             .map_err(|e| Fail(format!("{}: {e}", path.display()), 1))?;
     }
-    print_human(&s);
+    if !quiet {
+        print_human(&s);
+    }
     if let Some(first) = report.source_errors.first() {
         // Everything before the problem was processed and reported above.
         return Err(Fail(first.clone(), 1));
     }
-    Ok(())
+    Ok((s, report))
 }
 
-fn replay(speed: &str, common: &Common, files: &[PathBuf]) -> Result<(), Fail> {
+type Replayed = (serde_json::Value, pipeline::RunReport);
+
+fn replay(speed: &str, common: &Common, files: &[PathBuf]) -> Result<Replayed, Fail> {
+    replay_inner(speed, common, files, false)
+}
+
+fn replay_inner(
+    speed: &str,
+    common: &Common,
+    files: &[PathBuf],
+    quiet: bool,
+) -> Result<Replayed, Fail> {
     let mode = match speed {
         "max" => Mode::ReplayMax,
         "1x" => Mode::ReplayRealtime,
@@ -223,7 +256,28 @@ fn replay(speed: &str, common: &Common, files: &[PathBuf]) -> Result<(), Fail> {
         stop_flag(),
     );
     let inputs = files.iter().map(|f| f.display().to_string()).collect();
-    finish(report, &p, common, inputs)
+    finish(report, &p, common, inputs, quiet)
+}
+
+fn report(json: bool, top: usize, mut common: Common, files: &[PathBuf]) -> Result<(), Fail> {
+    use sensor::output::report::{render, report_json};
+    // Without --out the EVE lines go to a temporary directory removed afterwards.
+    let tmp = match common.out {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| Fail(format!("temp dir: {e}"), 1))?),
+    };
+    if let Some(t) = &tmp {
+        common.out = Some(t.path().to_path_buf());
+    }
+    let (summary, run) = replay_inner("max", &common, files, true)?;
+    let analyzers = serde_json::to_value(&run.sink.analyzers).unwrap_or_default();
+    if json {
+        let v = report_json(&summary, &run.sink.alert_log, &analyzers);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", render(&summary, &run.sink.alert_log, &analyzers, top));
+    }
+    Ok(())
 }
 
 fn run_live(
@@ -260,5 +314,5 @@ fn run_live(
     let stop = stop_flag();
     let src: &mut dyn PacketSource = &mut src;
     let report = pipeline::run(src, &p.cfg, Mode::Live, workers, &p.metrics, eve, stop);
-    finish(report, &p, common, vec![iface])
+    finish(report, &p, common, vec![iface], false).map(|_| ())
 }

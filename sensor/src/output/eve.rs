@@ -3,7 +3,7 @@
 
 use crate::timefmt::eve_ts;
 use analyzers::dnsnames::{rcode_name, rrtype_name};
-use analyzers::{proto_name, DnsTxn, Flow, Vlans};
+use analyzers::{proto_name, Alert, DnsTxn, Flow, Vlans};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fs::File;
@@ -206,16 +206,115 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
     let _ = serde_json::to_writer(out, &e);
 }
 
-pub fn flow_json(f: &Flow) -> String {
-    let mut v = Vec::new();
-    write_flow(&mut v, f);
-    String::from_utf8(v).unwrap_or_default()
+#[derive(Serialize)]
+struct AlertEvent<'a> {
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_id: Option<u64>,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: Option<Cow<'static, str>>,
+    alert: AlertObj<'a>,
+    kizuki: KizukiObj<'a>,
 }
 
-pub fn dns_json(d: &DnsTxn) -> String {
-    let mut v = Vec::new();
-    write_dns(&mut v, d);
-    String::from_utf8(v).unwrap_or_default()
+#[derive(Serialize)]
+struct AlertObj<'a> {
+    action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
+    signature: &'a str,
+    category: &'static str,
+    severity: u8,
+}
+
+#[derive(Serialize)]
+struct KizukiObj<'a> {
+    detector: &'static str,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    dedupe_key: &'a str,
+    update: bool,
+    #[serde(flatten)]
+    evidence: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// Stable Suricata-style signature ids per detector (gid 9xxx is Kizuki's).
+pub fn signature_id(detector: &str) -> u32 {
+    const IDS: &[&str] = &[
+        "beacon",
+        "dns_sinkhole_periodic",
+        "direct_ip",
+        "proxy_bypass",
+        "dns_bypass",
+        "ddns",
+        "paas",
+        "dns_tunnel",
+        "dga",
+        "volume",
+        "long_connection",
+        "op25b",
+        "mail_bruteforce",
+        "new_server",
+        "mail_attachment",
+    ];
+    9_100_000
+        + IDS
+            .iter()
+            .position(|d| *d == detector)
+            .map_or(999, |i| i as u32 + 1)
+}
+
+fn category(detector: &str) -> &'static str {
+    match detector {
+        "beacon" | "dns_sinkhole_periodic" => "Command and Control",
+        "dns_tunnel" | "volume" | "long_connection" => "Exfiltration",
+        "new_server" => "Asset Inventory",
+        "mail_attachment" => "Malicious Mail",
+        _ => "Policy Violation",
+    }
+}
+
+/// Serialises an alert event into `out`.
+pub fn write_alert(out: &mut Vec<u8>, a: &Alert) {
+    let e = AlertEvent {
+        timestamp: eve_ts(a.ts),
+        flow_id: a.evidence.get("flow_id").and_then(|v| v.as_u64()),
+        event_type: "alert",
+        src_ip: a.src_ip,
+        src_port: a.src_port,
+        dest_ip: a.dest_ip,
+        dest_port: a.dest_port,
+        proto: a.proto.map(proto_name),
+        alert: AlertObj {
+            action: "allowed",
+            gid: 1,
+            signature_id: signature_id(a.detector),
+            rev: 1,
+            signature: &a.signature,
+            category: category(a.detector),
+            severity: a.severity.suricata_level(),
+        },
+        kizuki: KizukiObj {
+            detector: a.detector,
+            severity: a.severity.as_str(),
+            name: a.name.as_deref(),
+            dedupe_key: &a.dedupe_key,
+            update: a.update,
+            evidence: &a.evidence,
+        },
+    };
+    let _ = serde_json::to_writer(out, &e);
 }
 
 /// Appends EVE lines to `DIR/eve.json`; each line is written whole.
@@ -245,10 +344,6 @@ impl EveWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub fn write_line(&mut self, line: &str) {
-        self.write_bytes(line.as_bytes());
     }
 
     /// Writes one serialised event plus the newline (the caller reuses `line`'s buffer).

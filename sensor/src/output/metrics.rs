@@ -63,6 +63,7 @@ pub struct Metrics {
     pub dns_tcp_give_ups: IntCounterVec,
     pub dns_pending_overflow: IntCounter,
     pub events: IntCounterVec,
+    pub alerts: IntCounterVec,
     pub packet_lag_seconds: prometheus::Gauge,
     pub packet_time_seconds: prometheus::Gauge,
     pub build_info: IntGaugeVec,
@@ -159,6 +160,11 @@ impl Metrics {
                 "EVE events written, by event type.",
                 &["event_type"],
             ),
+            alerts: counter_vec(
+                "kizuki_alerts_total",
+                "Alerts raised (updates of an ongoing alert not counted), by detector and severity.",
+                &["detector", "severity"],
+            ),
             packet_lag_seconds: reg(
                 &r,
                 prometheus::Gauge::new(
@@ -199,7 +205,7 @@ impl Metrics {
         for p in ["tcp", "udp", "icmp", "icmp6", "other"] {
             m.flows.with_label_values(&[p]);
         }
-        for e in ["flow", "dns"] {
+        for e in ["flow", "dns", "alert"] {
             m.events.with_label_values(&[e]);
         }
         m

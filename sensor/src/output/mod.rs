@@ -3,4 +3,5 @@
 pub mod eve;
 pub mod http;
 pub mod metrics;
+pub mod report;
 pub mod summary;

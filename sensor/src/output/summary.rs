@@ -58,6 +58,9 @@ pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
             "p99": r.sink.dns_rtt_ms_p99,
             "max": r.sink.dns_rtt_ms_max,
         },
+        "alerts": r.sink.alerts,
+        "alert_updates": r.sink.alert_updates,
+        "alerts_by_detector": r.sink.alerts_by_detector,
         "eve_events": r.sink.eve_events,
         "eve_write_errors": r.sink.eve_write_errors,
         "eve_path": r.sink.eve_path,
@@ -114,6 +117,14 @@ pub fn print_human(s: &Value) {
             p50,
             rtt.get("p90").and_then(Value::as_f64).unwrap_or(0.0),
             rtt.get("p99").and_then(Value::as_f64).unwrap_or(0.0)
+        );
+    }
+    if n("alerts") > 0 {
+        let _ = writeln!(
+            o,
+            "  alerts           {:>12}   {}",
+            n("alerts"),
+            compact(&g("alerts_by_detector"))
         );
     }
     let drops = g("capture_drops");

@@ -113,7 +113,14 @@ pub fn run(
     let started = Instant::now();
     let workers = workers.max(1);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(64);
-    let sink = sink::spawn(ev_rx, eve, metrics.clone(), cfg.clone(), mode == Mode::Live);
+    let sink = sink::spawn(
+        ev_rx,
+        eve,
+        metrics.clone(),
+        cfg.clone(),
+        mode == Mode::Live,
+        crate::detect::build(cfg),
+    );
 
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(workers * 4 + 8);
     let mut senders = Vec::with_capacity(workers);

@@ -4,15 +4,18 @@
 
 use super::SinkMsg;
 use crate::config::Config;
-use crate::output::eve::{write_dns, write_flow, EveWriter};
+use crate::output::eve::{write_alert, write_dns, write_flow, EveWriter};
 use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
-use analyzers::{CloseReason, Event};
+use analyzers::{Alert, Analyzer, CloseReason, Event};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Distinct alerts kept for the end-of-run report.
+pub const MAX_ALERT_LOG: usize = 10_000;
 
 /// What the sink saw, for the end-of-run summary.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -30,6 +33,17 @@ pub struct SinkReport {
     pub dns_rtt_ms_p90: Option<f64>,
     pub dns_rtt_ms_p99: Option<f64>,
     pub dns_rtt_ms_max: Option<f64>,
+    pub alerts: u64,
+    pub alert_updates: u64,
+    pub alerts_by_detector: BTreeMap<String, u64>,
+    /// Latest version of each alert (one per dedupe key, first [`MAX_ALERT_LOG`] keys), for
+    /// `kizuki report`.
+    #[serde(skip)]
+    pub alert_log: Vec<serde_json::Value>,
+    #[serde(skip)]
+    alert_index: std::collections::HashMap<String, usize>,
+    /// Each analyzer's final analyst view (`kizuki report`).
+    pub analyzers: BTreeMap<String, serde_json::Value>,
     pub eve_events: u64,
     pub eve_write_errors: u64,
     pub eve_path: PathBuf,
@@ -41,6 +55,7 @@ pub(super) fn spawn(
     metrics: Metrics,
     cfg: Config,
     live: bool,
+    mut analyzers: Vec<Box<dyn Analyzer>>,
 ) -> JoinHandle<SinkReport> {
     std::thread::Builder::new()
         .name("sink".into())
@@ -54,20 +69,44 @@ pub(super) fn spawn(
                 .expect("valid histogram bounds");
             let mut last_flush = Instant::now();
             let mut line = Vec::with_capacity(1024);
+            let mut alerts = Vec::new();
+            let mut now = i64::MIN;
             loop {
                 match rx.recv_timeout(Duration::from_millis(500)) {
                     Ok(SinkMsg::Events(evs)) => {
                         for ev in &evs {
                             handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt, &mut line);
+                            for a in analyzers.iter_mut() {
+                                a.on_event(ev, &mut alerts);
+                            }
                         }
                     }
-                    Ok(SinkMsg::Tick(_now)) => {}
+                    Ok(SinkMsg::Tick(t)) => {
+                        now = now.max(t);
+                        for a in analyzers.iter_mut() {
+                            a.on_tick(now, &mut alerts);
+                        }
+                    }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
+                emit_alerts(&mut alerts, &mut eve, &metrics, &mut rep, &mut line);
                 if live && last_flush.elapsed() >= Duration::from_millis(500) {
                     eve.flush();
                     last_flush = Instant::now();
+                }
+            }
+            // Final evaluation at the last packet time, then the analysts' views.
+            if now > i64::MIN {
+                for a in analyzers.iter_mut() {
+                    a.on_tick(now, &mut alerts);
+                }
+            }
+            emit_alerts(&mut alerts, &mut eve, &metrics, &mut rep, &mut line);
+            for a in &analyzers {
+                let snap = a.snapshot();
+                if !snap.is_null() {
+                    rep.analyzers.insert(a.name().to_string(), snap);
                 }
             }
             eve.flush();
@@ -83,6 +122,43 @@ pub(super) fn spawn(
             rep
         })
         .expect("spawn sink thread")
+}
+
+fn emit_alerts(
+    alerts: &mut Vec<Alert>,
+    eve: &mut EveWriter,
+    m: &Metrics,
+    rep: &mut SinkReport,
+    line: &mut Vec<u8>,
+) {
+    for a in alerts.drain(..) {
+        if a.update {
+            rep.alert_updates += 1;
+        } else {
+            rep.alerts += 1;
+            *rep.alerts_by_detector
+                .entry(a.detector.to_string())
+                .or_default() += 1;
+            m.alerts
+                .with_label_values(&[a.detector, a.severity.as_str()])
+                .inc();
+        }
+        line.clear();
+        write_alert(line, &a);
+        eve.write_bytes(line);
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
+            match rep.alert_index.get(&a.dedupe_key) {
+                Some(&i) => rep.alert_log[i] = v,
+                None if rep.alert_log.len() < MAX_ALERT_LOG => {
+                    rep.alert_index
+                        .insert(a.dedupe_key.clone(), rep.alert_log.len());
+                    rep.alert_log.push(v);
+                }
+                None => {}
+            }
+        }
+        m.events.with_label_values(&["alert"]).inc();
+    }
 }
 
 fn handle(
