@@ -152,6 +152,34 @@ pub struct OutputConfig {
     /// Event types written to EVE.
     pub flow: bool,
     pub dns: bool,
+    /// Rotate eve.json at this size in MiB (0 = never by size).
+    pub rotate_size_mb: u64,
+    /// Rotate eve.json after this many seconds of event (packet) time (0 = never by time).
+    pub rotate_interval_s: f64,
+    /// Compression of rotated files: "gzip" or "none".
+    pub compress: String,
+    /// Delete rotated files older than this many days (J-CRAT: keep 3-6 months; 0 = keep).
+    pub retention_days: f64,
+    /// Delete the oldest rotated files while they total more than this many GiB (0 = no limit).
+    pub retention_max_gb: f64,
+}
+
+impl OutputConfig {
+    /// The rotation policy these settings describe.
+    pub fn rotate_policy(&self) -> crate::output::rotate::RotatePolicy {
+        use crate::output::rotate::{Compression, RotatePolicy};
+        RotatePolicy {
+            max_bytes: self.rotate_size_mb.saturating_mul(1 << 20),
+            max_age_ns: secs_to_ns(self.rotate_interval_s),
+            compression: if self.compress == "gzip" {
+                Compression::Gzip
+            } else {
+                Compression::None
+            },
+            retention: std::time::Duration::from_secs_f64(self.retention_days * 86_400.0),
+            retention_bytes: (self.retention_max_gb * (1u64 << 30) as f64) as u64,
+        }
+    }
 }
 
 impl Default for OutputConfig {
@@ -161,6 +189,11 @@ impl Default for OutputConfig {
             eve_file: "eve.json".into(),
             flow: true,
             dns: true,
+            rotate_size_mb: 512,
+            rotate_interval_s: 86_400.0,
+            compress: "gzip".into(),
+            retention_days: 180.0,
+            retention_max_gb: 0.0,
         }
     }
 }
@@ -253,6 +286,21 @@ impl Config {
         }
         if self.capture.snaplen <= 0 {
             return Err("capture.snaplen must be positive".into());
+        }
+        if !matches!(self.output.compress.as_str(), "gzip" | "none") {
+            return Err(format!(
+                "output.compress must be \"gzip\" or \"none\", got {:?}",
+                self.output.compress
+            ));
+        }
+        for (name, v) in [
+            ("output.rotate_interval_s", self.output.rotate_interval_s),
+            ("output.retention_days", self.output.retention_days),
+            ("output.retention_max_gb", self.output.retention_max_gb),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be >= 0, got {v}"));
+            }
         }
         if self.dns.tcp_buffer_bytes < 2 {
             return Err("dns.tcp_buffer_bytes must be at least 2".into());

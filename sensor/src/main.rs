@@ -169,7 +169,8 @@ fn prepare(common: &Common, default_metrics: bool) -> Result<Prepared, Fail> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(&cfg.output.dir));
-    let eve = EveWriter::create(&dir, &cfg.output.eve_file).map_err(|e| Fail(e, 1))?;
+    let eve = EveWriter::create(&dir, &cfg.output.eve_file, cfg.output.rotate_policy())
+        .map_err(|e| Fail(e, 1))?;
     let metrics = Metrics::new();
     let listen = match &common.metrics_listen {
         Some(a) => Some(a.clone()),

@@ -1,15 +1,14 @@
 //! EVE JSON lines (Suricata-compatible envelope) for flow and DNS events. serde_json does
 //! the escaping, so arbitrary bytes in names can never break a line.
 
+use super::rotate::{RotatePolicy, RotatingFile};
 use crate::timefmt::eve_ts;
 use analyzers::dnsnames::{rcode_name, rrtype_name};
 use analyzers::{proto_name, Alert, DnsTxn, Flow, Vlans};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Serialize)]
 struct Envelope<'a, T: Serialize> {
@@ -317,59 +316,46 @@ pub fn write_alert(out: &mut Vec<u8>, a: &Alert) {
     let _ = serde_json::to_writer(out, &e);
 }
 
-/// Appends EVE lines to `DIR/eve.json`; each line is written whole.
+/// Appends EVE lines to `DIR/eve.json`, rotating, compressing and expiring old files as
+/// the output policy says (see [`super::rotate`]).
 pub struct EveWriter {
-    path: PathBuf,
-    out: BufWriter<File>,
+    file: RotatingFile,
     pub lines: u64,
-    pub write_errors: u64,
 }
 
 impl EveWriter {
-    pub fn create(dir: &Path, file: &str) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = dir.join(file);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn create(dir: &Path, file: &str, policy: RotatePolicy) -> Result<Self, String> {
         Ok(Self {
-            path,
-            out: BufWriter::with_capacity(1 << 18, f),
+            file: RotatingFile::open(dir.join(file), policy)?,
             lines: 0,
-            write_errors: 0,
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Writes one serialised event plus the newline (the caller reuses `line`'s buffer).
-    pub fn write_bytes(&mut self, line: &[u8]) {
-        if line.is_empty() {
-            return;
-        }
-        let r = self
-            .out
-            .write_all(line)
-            .and_then(|_| self.out.write_all(b"\n"));
-        match r {
-            Ok(()) => self.lines += 1,
-            Err(_) => self.write_errors += 1,
+    pub fn write_errors(&self) -> u64 {
+        self.file.errors
+    }
+
+    pub fn rotations(&self) -> u64 {
+        self.file.rotations
+    }
+
+    /// Writes one serialised event (`line`, without newline) of event time `ts`.
+    pub fn write_event(&mut self, line: &mut Vec<u8>, ts: i64) {
+        if !line.is_empty() && self.file.write_line(line, ts) {
+            self.lines += 1;
         }
     }
 
     pub fn flush(&mut self) {
-        if self.out.flush().is_err() {
-            self.write_errors += 1;
-        }
+        self.file.flush();
     }
-}
 
-impl Drop for EveWriter {
-    fn drop(&mut self) {
-        self.flush();
+    /// Reopens the file (SIGHUP from an external log rotator).
+    pub fn reopen(&mut self) {
+        self.file.reopen();
     }
 }

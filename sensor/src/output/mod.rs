@@ -4,4 +4,5 @@ pub mod eve;
 pub mod http;
 pub mod metrics;
 pub mod report;
+pub mod rotate;
 pub mod summary;

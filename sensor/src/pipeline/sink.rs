@@ -46,6 +46,7 @@ pub struct SinkReport {
     pub analyzers: BTreeMap<String, serde_json::Value>,
     pub eve_events: u64,
     pub eve_write_errors: u64,
+    pub eve_rotations: u64,
     pub eve_path: PathBuf,
 }
 
@@ -71,7 +72,13 @@ pub(super) fn spawn(
             let mut line = Vec::with_capacity(1024);
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
+            // SIGHUP: an external rotator moved the file; reopen it.
+            let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
             loop {
+                if hup.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    eve.reopen();
+                }
                 match rx.recv_timeout(Duration::from_millis(500)) {
                     Ok(SinkMsg::Events(evs)) => {
                         for ev in &evs {
@@ -118,7 +125,8 @@ pub(super) fn spawn(
                 rep.dns_rtt_ms_max = Some(rtt.max() as f64 / 1000.0);
             }
             rep.eve_events = eve.lines;
-            rep.eve_write_errors = eve.write_errors;
+            rep.eve_write_errors = eve.write_errors();
+            rep.eve_rotations = eve.rotations();
             rep
         })
         .expect("spawn sink thread")
@@ -145,7 +153,7 @@ fn emit_alerts(
         }
         line.clear();
         write_alert(line, &a);
-        eve.write_bytes(line);
+        eve.write_event(line, a.ts);
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
             match rep.alert_index.get(&a.dedupe_key) {
                 Some(&i) => rep.alert_log[i] = v,
@@ -190,7 +198,7 @@ fn handle(
             if cfg.output.flow {
                 line.clear();
                 write_flow(line, f);
-                eve.write_bytes(line);
+                eve.write_event(line, f.last_ts);
                 m.events.with_label_values(&["flow"]).inc();
             }
         }
@@ -222,7 +230,7 @@ fn handle(
             if cfg.output.dns {
                 line.clear();
                 write_dns(line, d);
-                eve.write_bytes(line);
+                eve.write_event(line, d.ts);
                 m.events.with_label_values(&["dns"]).inc();
             }
         }
