@@ -15,6 +15,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
+    pub alertmanager: AlertmanagerConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -28,6 +29,8 @@ pub struct CaptureConfig {
     pub promisc: bool,
     /// Kernel capture buffer in MiB.
     pub buffer_mb: i32,
+    /// `kizuki run` as root switches to this user once the capture is open ("" = stay).
+    pub user: String,
 }
 
 impl Default for CaptureConfig {
@@ -38,6 +41,7 @@ impl Default for CaptureConfig {
             snaplen: 65_535,
             promisc: true,
             buffer_mb: 64,
+            user: "nobody".into(),
         }
     }
 }
@@ -214,6 +218,76 @@ impl Default for MetricsConfig {
     }
 }
 
+/// `[alertmanager]`: push analyzer alerts to Alertmanager (`POST /api/v2/alerts`). Off while
+/// `url` is empty. See `output::alertmanager` and docs/deployment.md.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    /// `http://host:port[/prefix]` of an Alertmanager; empty = off. Plain HTTP only.
+    pub url: String,
+    /// `sensor` label on every alert; empty = the host name.
+    pub sensor: String,
+    /// An alert not updated by its detector for this many (wall-clock) seconds is resolved.
+    pub resolve_after_s: f64,
+    /// Active alerts are re-sent this often (a restarted Alertmanager learns them again).
+    pub resend_interval_s: f64,
+    /// Queued alerts are sent at most this often (batching window).
+    pub send_interval_s: f64,
+    /// Alerts per POST.
+    pub batch_size: usize,
+    /// Alerts buffered between the sink and the client thread; beyond, dropped and counted.
+    pub queue_size: usize,
+    /// Alerts tracked (firing, or waiting to be sent / retried); beyond, dropped and counted.
+    pub max_pending: usize,
+    /// Connect/read/write timeout of one POST, seconds.
+    pub timeout_s: f64,
+    /// `generatorURL` of the alerts (e.g. a Kibana/Grafana link); empty = none.
+    pub generator_url: String,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            sensor: String::new(),
+            resolve_after_s: 900.0,
+            resend_interval_s: 60.0,
+            send_interval_s: 1.0,
+            batch_size: 64,
+            queue_size: 1024,
+            max_pending: 10_000,
+            timeout_s: 5.0,
+            generator_url: String::new(),
+        }
+    }
+}
+
+impl AlertmanagerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !self.url.is_empty() {
+            crate::output::alertmanager::Endpoint::parse(&self.url)?;
+        }
+        for (name, v) in [
+            ("alertmanager.resolve_after_s", self.resolve_after_s),
+            ("alertmanager.resend_interval_s", self.resend_interval_s),
+            ("alertmanager.send_interval_s", self.send_interval_s),
+            ("alertmanager.timeout_s", self.timeout_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "{name} must be a positive number of seconds, got {v}"
+                ));
+            }
+        }
+        if self.batch_size == 0 || self.queue_size == 0 || self.max_pending == 0 {
+            return Err(
+                "alertmanager.batch_size, queue_size and max_pending must be at least 1".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A config problem, rendered as one line naming the file.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -254,6 +328,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.alertmanager.validate()?;
         let pos = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())

@@ -8,5 +8,6 @@ pub mod detect;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod privdrop;
 pub mod proto;
 pub mod timefmt;

@@ -6,6 +6,7 @@ use sensor::capture::live::{LiveOptions, LiveSource};
 use sensor::capture::offline::OfflineSource;
 use sensor::capture::PacketSource;
 use sensor::config::Config;
+use sensor::output::alertmanager::AlertmanagerClient;
 use sensor::output::eve::EveWriter;
 use sensor::output::http::MetricsServer;
 use sensor::output::metrics::Metrics;
@@ -71,6 +72,10 @@ enum Cmd {
         /// `max` (as fast as possible) or `1x` (the capture's own pace).
         #[arg(long, default_value = "max")]
         speed: String,
+        /// After the replay, keep serving /metrics (and pushing/resolving alerts) for SECONDS
+        /// or until SIGINT/SIGTERM: lets Prometheus scrape the final counters.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+        linger: f64,
         #[command(flatten)]
         common: Common,
         #[arg(required = true, value_name = "PCAP")]
@@ -104,9 +109,10 @@ fn main() -> ExitCode {
             .map_err(|e| Fail(e.to_string(), 2)),
         Cmd::Replay {
             speed,
+            linger,
             common,
             files,
-        } => replay(&speed, &common, &files).map(|_| ()),
+        } => replay(&speed, linger, &common, &files),
         Cmd::Report {
             json,
             top,
@@ -161,6 +167,8 @@ struct Prepared {
     eve: Option<EveWriter>,
     metrics: Metrics,
     server: Option<MetricsServer>,
+    /// Alertmanager push (`[alertmanager] url`); dropped last so queued alerts get sent.
+    am: Option<AlertmanagerClient>,
 }
 
 fn prepare(common: &Common, default_metrics: bool) -> Result<Prepared, Fail> {
@@ -183,11 +191,13 @@ fn prepare(common: &Common, default_metrics: bool) -> Result<Prepared, Fail> {
         Some(addr) => Some(MetricsServer::start(&addr, metrics.clone()).map_err(|e| Fail(e, 1))?),
         None => None,
     };
+    let am = AlertmanagerClient::start(&cfg.alertmanager, &metrics).map_err(|e| Fail(e, 2))?;
     Ok(Prepared {
         cfg,
         eve: Some(eve),
         metrics,
         server,
+        am,
     })
 }
 
@@ -216,8 +226,11 @@ fn finish(
 
 type Replayed = (serde_json::Value, pipeline::RunReport);
 
-fn replay(speed: &str, common: &Common, files: &[PathBuf]) -> Result<Replayed, Fail> {
-    replay_inner(speed, common, files, false)
+fn replay(speed: &str, linger: f64, common: &Common, files: &[PathBuf]) -> Result<(), Fail> {
+    if !(linger.is_finite() && linger >= 0.0) {
+        return Err(Fail(format!("--linger {linger}: use a number of seconds >= 0"), 2));
+    }
+    replay_inner(speed, common, files, false, linger).map(|_| ())
 }
 
 fn replay_inner(
@@ -225,6 +238,7 @@ fn replay_inner(
     common: &Common,
     files: &[PathBuf],
     quiet: bool,
+    linger: f64,
 ) -> Result<Replayed, Fail> {
     let mode = match speed {
         "max" => Mode::ReplayMax,
@@ -255,9 +269,20 @@ fn replay_inner(
         &p.metrics,
         eve,
         stop_flag(),
+        p.am.as_ref().map(|c| c.sender()),
     );
     let inputs = files.iter().map(|f| f.display().to_string()).collect();
-    finish(report, &p, common, inputs, quiet)
+    let done = finish(report, &p, common, inputs, quiet);
+    if linger > 0.0 {
+        // The metrics server and the Alertmanager client keep running meanwhile.
+        let stop = stop_flag();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(linger);
+        while std::time::Instant::now() < end && !stop.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    done
 }
 
 fn report(json: bool, top: usize, mut common: Common, files: &[PathBuf]) -> Result<(), Fail> {
@@ -270,7 +295,7 @@ fn report(json: bool, top: usize, mut common: Common, files: &[PathBuf]) -> Resu
     if let Some(t) = &tmp {
         common.out = Some(t.path().to_path_buf());
     }
-    let (summary, run) = replay_inner("max", &common, files, true)?;
+    let (summary, run) = replay_inner("max", &common, files, true, 0.0)?;
     let analyzers = serde_json::to_value(&run.sink.analyzers).unwrap_or_default();
     if json {
         let v = report_json(&summary, &run.sink.alert_log, &analyzers);
@@ -303,6 +328,27 @@ fn run_live(
             .unwrap_or_else(|| p.cfg.capture.bpf.clone()),
     };
     let mut src = LiveSource::open(&opts).map_err(|e| Fail(e.to_string(), 1))?;
+    // Capture and metrics socket are open: give up root before reading any packet.
+    let eve_path = p.eve.as_ref().map(|e| e.path().to_path_buf());
+    let mut own: Vec<&std::path::Path> = Vec::new();
+    if let Some(e) = &eve_path {
+        own.push(e.as_path());
+        // Rotation creates files in the directory; a shared sticky directory (/tmp) already
+        // allows that and is never handed over.
+        if let Some(dir) = e.parent().filter(|d| !sensor::privdrop::is_sticky(d)) {
+            own.push(dir);
+        }
+    }
+    // The summary is written at exit: create it now and hand over the file itself.
+    if let Some(s) = &common.summary_json {
+        std::fs::write(s, b"").map_err(|e| Fail(format!("{}: {e}", s.display()), 1))?;
+        own.push(s.as_path());
+    }
+    if let Some(who) =
+        sensor::privdrop::drop_to(&p.cfg.capture.user, &own).map_err(|e| Fail(e, 1))?
+    {
+        eprintln!("kizuki: running as {who}");
+    }
     if let Some(s) = &p.server {
         eprintln!("kizuki: metrics on http://{}/metrics", s.local_addr());
     }
@@ -314,6 +360,7 @@ fn run_live(
         .ok_or_else(|| Fail("internal: no EVE writer".into(), 1))?;
     let stop = stop_flag();
     let src: &mut dyn PacketSource = &mut src;
-    let report = pipeline::run(src, &p.cfg, Mode::Live, workers, &p.metrics, eve, stop);
+    let alerts = p.am.as_ref().map(|c| c.sender());
+    let report = pipeline::run(src, &p.cfg, Mode::Live, workers, &p.metrics, eve, stop, alerts);
     finish(report, &p, common, vec![iface], false).map(|_| ())
 }

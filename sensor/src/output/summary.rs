@@ -78,7 +78,7 @@ pub fn print_human(s: &Value) {
     let mut o = std::io::stdout().lock();
     let g = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
     let n = |k: &str| g(k).as_u64().unwrap_or(0);
-    let _ = writeln!(o, "Kizuki replay summary");
+    let _ = writeln!(o, "Kizuki summary");
     let _ = writeln!(
         o,
         "  packets          {:>12}   ({} bytes, {} non-IP, {} undecodable)",
