@@ -14,7 +14,7 @@ DEMO_OUT := out/demo
 # nextest when it is installed (it is on this machine kind), plain cargo test otherwise.
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help deps build run test conformance check-shared lint bench loopback-pcaps clean
+.PHONY: help deps build run test conformance check-shared lint bench loopback-pcaps clean fuzz stress rules-test dashboards eval-beacon
 
 help:
 	@echo "make deps         install Debian packages the build/tests/bench need (skips apt if all present)"
@@ -24,7 +24,12 @@ help:
 	@echo "make conformance  only the conformance tests (needs ../shared/pcaps; fails without under CI=true)"
 	@echo "make lint         cargo fmt --check + cargo clippy --all-targets -D warnings"
 	@echo "make bench        throughput vs tcpdump/softflowd, peak RSS, bytes per flow (scripts/bench.sh)"
+	@echo "make eval-beacon  beacon detector recall/precision on the labeled corpus (scripts/eval-beacon.sh)"
+	@echo "make rules-test   promtool check/test of dashboards/rules (also run by make test, in tests/tests/dashboards.rs)"
+	@echo "make dashboards   regenerate dashboards/grafana/*.json from dashboards/generate.py"
 	@echo "make loopback-pcaps  re-record pcaps/lo-*.pcap with dnsmasq/dig/curl (root)"
+	@echo "make fuzz         cargo-fuzz every target for FUZZ_SECONDS (default 60) each; crashes -> fuzz/regressions/"
+	@echo "make stress       10 M-packet SYN / water-torture / fragment floods with capped tables: RSS, evictions, legit records"
 	@echo "make clean        cargo clean, remove out/ and bench-data/"
 
 deps:
@@ -77,8 +82,25 @@ lint:
 bench: deps build
 	bash scripts/bench.sh
 
+eval-beacon:
+	bash scripts/eval-beacon.sh
+
+rules-test:
+	promtool check rules dashboards/rules/kizuki.rules.yml
+	cd dashboards/rules && promtool test rules kizuki.rules_test.yml
+	promtool check config dashboards/examples/prometheus.yml
+
+dashboards:
+	python3 dashboards/generate.py
+
 loopback-pcaps: deps
 	bash scripts/capture-loopback.sh
+
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
+
+stress: deps
+	bash scripts/stress.sh
 
 clean:
 	$(CARGO) clean

@@ -20,6 +20,7 @@ checks=(
   "capinfos wireshark-common"
   "/usr/bin/time time"
   "promtool prometheus"
+  "/usr/bin/prometheus-alertmanager prometheus-alertmanager"
 )
 
 present() {

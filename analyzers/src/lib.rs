@@ -2,8 +2,13 @@
 //! threads — every analyzer is unit-testable on synthetic event streams.
 #![forbid(unsafe_code)]
 
+pub mod beacon;
+pub mod detectors;
 pub mod dnsnames;
 pub mod event;
+pub mod inventory;
+pub mod net;
+pub mod volume;
 
 pub use event::*;
 
@@ -19,4 +24,48 @@ pub trait Analyzer: Send {
     fn snapshot(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// Gauge readings for Prometheus (names from [`GAUGES`], label sets capped by the
+    /// analyzer).
+    fn gauges(&self, _out: &mut Vec<GaugeReading>) {}
 }
+
+/// A gauge value an analyzer exports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaugeReading {
+    pub metric: &'static str,
+    pub labels: Vec<String>,
+    pub value: f64,
+}
+
+/// Every gauge analyzers may export: (name, help, label names). The sensor registers these;
+/// labelled ones carry at most [`TOP_K`] series (IPs and names only in capped top-K sets).
+pub const GAUGES: &[(&str, &str, &[&str])] = &[
+    (
+        "kizuki_dns_coverage_ratio",
+        "Share of outbound flows whose destination was resolved by a DNS answer the sensor saw.",
+        &[],
+    ),
+    (
+        "kizuki_inventory_hosts",
+        "Internal hosts in the passive inventory, by inferred role (all = every host).",
+        &["role"],
+    ),
+    (
+        "kizuki_top_talker_bytes",
+        "Outbound bytes in the last complete volume bucket of the top talkers (top-K, capped).",
+        &["host"],
+    ),
+    (
+        "kizuki_beacon_candidates",
+        "Keys the beacon analyzer is tracking.",
+        &[],
+    ),
+    (
+        "kizuki_beacon_top_score",
+        "Scores of the highest-scoring beacon candidates (top-K, capped).",
+        &["src", "dest", "name"],
+    ),
+];
+
+/// Cap on the series of any labelled analyzer gauge.
+pub const TOP_K: usize = 10;

@@ -16,6 +16,10 @@ pub struct Config {
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
     pub alertmanager: AlertmanagerConfig,
+    /// What is inside the monitored network (`[network]`, shared by the detectors).
+    pub network: NetworkConfig,
+    /// One section per detector (`[detectors.<id>]`).
+    pub detectors: DetectorsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -288,6 +292,48 @@ impl AlertmanagerConfig {
     }
 }
 
+pub use analyzers::net::NetworkConfig;
+
+/// `[detectors.<id>]`: every detector has `enabled`, its thresholds, `cooldown_s` and an
+/// `allow = { src = [...], dest = [...], names = [...] }` allowlist; defaults are documented in
+/// `docs/detectors.md` and `kizuki.example.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorsConfig {
+    pub direct_ip: analyzers::detectors::direct_ip::DirectIpConfig,
+    pub proxy_bypass: analyzers::detectors::bypass::ProxyBypassConfig,
+    pub dns_bypass: analyzers::detectors::bypass::DnsBypassConfig,
+    pub ddns: analyzers::detectors::names::SuffixConfig,
+    pub paas: analyzers::detectors::names::SuffixConfig,
+    pub dns_tunnel: analyzers::detectors::dnstunnel::DnsTunnelConfig,
+    pub dga: analyzers::detectors::dnstunnel::DgaConfig,
+    pub volume: analyzers::volume::VolumeConfig,
+    pub long_connection: analyzers::volume::LongConnectionConfig,
+    pub op25b: analyzers::detectors::mail::Op25bConfig,
+    pub mail_bruteforce: analyzers::detectors::mail::MailBruteforceConfig,
+    pub inventory: analyzers::inventory::InventoryConfig,
+    /// Periodic callbacks and dormant-C2 DNS polling (`docs/beacon.md`).
+    pub beacon: analyzers::beacon::BeaconConfig,
+}
+
+impl DetectorsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.direct_ip.validate()?;
+        self.proxy_bypass.validate()?;
+        self.dns_bypass.validate()?;
+        self.ddns.validate("detectors.ddns")?;
+        self.paas.validate("detectors.paas")?;
+        self.dns_tunnel.validate()?;
+        self.dga.validate()?;
+        self.volume.validate()?;
+        self.long_connection.validate()?;
+        self.op25b.validate()?;
+        self.mail_bruteforce.validate()?;
+        self.inventory.validate()?;
+        self.beacon.validate()
+    }
+}
+
 /// A config problem, rendered as one line naming the file.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -380,6 +426,8 @@ impl Config {
         if self.dns.tcp_buffer_bytes < 2 {
             return Err("dns.tcp_buffer_bytes must be at least 2".into());
         }
+        self.network.compile()?;
+        self.detectors.validate()?;
         Ok(())
     }
 }
@@ -408,6 +456,29 @@ mod tests {
         assert!(!e.contains('\n'));
         let e = Config::parse("[nonsense]\n").unwrap_err();
         assert!(e.contains("nonsense"), "{e}");
+    }
+
+    #[test]
+    fn network_and_detectors() {
+        let c = Config::parse(
+            "[network]\ninternal = [\"10.0.0.0/8\"]\nproxies = [\"10.0.0.3\"]\n\
+             [detectors.direct_ip]\nmemory_s = 3600.0\nallow = { dest = [\"192.0.2.0/24\"] }\n\
+             [detectors.ddns]\nextra_suffixes = [\"dyn.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.network.proxies, vec!["10.0.0.3"]);
+        assert_eq!(c.detectors.direct_ip.memory_s, 3600.0);
+        assert!(c.detectors.volume.enabled);
+        let d = Config::parse("").unwrap();
+        assert!(d.network.internal.iter().any(|s| s == "fc00::/7"));
+        let e = Config::parse("[network]\nproxies = [\"10.0.0.300\"]\n").unwrap_err();
+        assert!(e.contains("network.proxies"), "{e}");
+        let e = Config::parse("[detectors.dga]\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = Config::parse("[detectors.nonsense]\n").unwrap_err();
+        assert!(e.contains("nonsense"), "{e}");
+        let e = Config::parse("[detectors.volume]\nbucket_s = 0\n").unwrap_err();
+        assert!(e.contains("detectors.volume.bucket_s"), "{e}");
     }
 
     #[test]

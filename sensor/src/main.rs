@@ -89,6 +89,9 @@ enum Cmd {
         /// Candidates shown per analyzer.
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// Print the passive inventory snapshot (JSON) instead.
+        #[arg(long)]
+        inventory: bool,
         #[command(flatten)]
         common: Common,
         #[arg(required = true, value_name = "PCAP")]
@@ -116,9 +119,10 @@ fn main() -> ExitCode {
         Cmd::Report {
             json,
             top,
+            inventory,
             common,
             files,
-        } => report(json, top, common, &files),
+        } => report(json, top, inventory, common, &files),
         Cmd::Run {
             interface,
             snaplen,
@@ -228,7 +232,10 @@ type Replayed = (serde_json::Value, pipeline::RunReport);
 
 fn replay(speed: &str, linger: f64, common: &Common, files: &[PathBuf]) -> Result<(), Fail> {
     if !(linger.is_finite() && linger >= 0.0) {
-        return Err(Fail(format!("--linger {linger}: use a number of seconds >= 0"), 2));
+        return Err(Fail(
+            format!("--linger {linger}: use a number of seconds >= 0"),
+            2,
+        ));
     }
     replay_inner(speed, common, files, false, linger).map(|_| ())
 }
@@ -261,31 +268,33 @@ fn replay_inner(
         .eve
         .take()
         .ok_or_else(|| Fail("internal: no EVE writer".into(), 1))?;
-    let report = pipeline::run(
-        &mut src,
-        &p.cfg,
-        mode,
-        workers,
-        &p.metrics,
+    let out = pipeline::Outputs {
+        metrics: p.metrics.clone(),
         eve,
-        stop_flag(),
-        p.am.as_ref().map(|c| c.sender()),
-    );
+        alerts: p.am.as_ref().map(|c| c.sender()),
+        stop: stop_flag(),
+    };
+    let report = pipeline::run(&mut src, &p.cfg, mode, workers, out);
     let inputs = files.iter().map(|f| f.display().to_string()).collect();
     let done = finish(report, &p, common, inputs, quiet);
     if linger > 0.0 {
         // The metrics server and the Alertmanager client keep running meanwhile.
         let stop = stop_flag();
         let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(linger);
-        while std::time::Instant::now() < end && !stop.load(std::sync::atomic::Ordering::Relaxed)
-        {
+        while std::time::Instant::now() < end && !stop.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
     done
 }
 
-fn report(json: bool, top: usize, mut common: Common, files: &[PathBuf]) -> Result<(), Fail> {
+fn report(
+    json: bool,
+    top: usize,
+    inventory: bool,
+    mut common: Common,
+    files: &[PathBuf],
+) -> Result<(), Fail> {
     use sensor::output::report::{render, report_json};
     // Without --out the EVE lines go to a temporary directory removed afterwards.
     let tmp = match common.out {
@@ -297,6 +306,11 @@ fn report(json: bool, top: usize, mut common: Common, files: &[PathBuf]) -> Resu
     }
     let (summary, run) = replay_inner("max", &common, files, true, 0.0)?;
     let analyzers = serde_json::to_value(&run.sink.analyzers).unwrap_or_default();
+    if inventory {
+        let inv = analyzers.get("inventory").cloned().unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&inv).unwrap_or_default());
+        return Ok(());
+    }
     if json {
         let v = report_json(&summary, &run.sink.alert_log, &analyzers);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -361,6 +375,12 @@ fn run_live(
     let stop = stop_flag();
     let src: &mut dyn PacketSource = &mut src;
     let alerts = p.am.as_ref().map(|c| c.sender());
-    let report = pipeline::run(src, &p.cfg, Mode::Live, workers, &p.metrics, eve, stop, alerts);
+    let out = pipeline::Outputs {
+        metrics: p.metrics.clone(),
+        eve,
+        alerts,
+        stop,
+    };
+    let report = pipeline::run(src, &p.cfg, Mode::Live, workers, out);
     finish(report, &p, common, vec![iface], false).map(|_| ())
 }

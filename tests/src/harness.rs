@@ -43,33 +43,59 @@ pub fn kizuki_bin() -> PathBuf {
     .clone()
 }
 
+/// Set (to anything) to keep every replay's output directory.
+pub const KEEP_OUTPUT_ENV: &str = "KIZUKI_KEEP_TEST_OUTPUT";
+
 /// What one `kizuki replay` wrote.
+///
+/// The output directory `dir` is removed when the `Replay` is dropped, unless
+/// [`KEEP_OUTPUT_ENV`] is set, [`Replay::keep`] was called, or the thread is panicking (a
+/// failed assertion keeps the EVE it names for inspection).
 pub struct Replay {
     pub output: Output,
     pub events: Vec<serde_json::Value>,
     pub summary: serde_json::Value,
     pub dir: PathBuf,
+    keep: bool,
 }
 
 impl Replay {
     pub fn of_type<'a>(&'a self, t: &'a str) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
         self.events.iter().filter(move |e| e["event_type"] == t)
     }
+
+    /// Keeps `dir` on disk after this `Replay` is dropped; returns it (for messages).
+    pub fn keep(&mut self) -> &Path {
+        self.keep = true;
+        &self.dir
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        if self.keep || std::thread::panicking() || std::env::var_os(KEEP_OUTPUT_ENV).is_some() {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `kizuki replay --out DIR --summary-json DIR/summary.json [extra...] PCAP...`; panics with
-/// stderr if it fails.
+/// stderr (and keeps DIR) if it fails.
 pub fn replay(pcaps: &[&Path], extra: &[&str]) -> Replay {
-    let r = replay_raw(pcaps, extra);
-    assert!(
-        r.output.status.success(),
-        "kizuki replay failed: {}",
-        String::from_utf8_lossy(&r.output.stderr)
-    );
+    let mut r = replay_raw(pcaps, extra);
+    if !r.output.status.success() {
+        let dir = r.keep().display().to_string();
+        panic!(
+            "kizuki replay failed (output kept in {dir}): {}",
+            String::from_utf8_lossy(&r.output.stderr)
+        );
+    }
     r
 }
 
-/// Like [`replay`] but returns whatever happened.
+/// Like [`replay`] but returns whatever happened (the directory is removed on drop, as for
+/// [`replay`]).
 pub fn replay_raw(pcaps: &[&Path], extra: &[&str]) -> Replay {
     let dir = tempdir("replay");
     let summary_path = dir.join("summary.json");
@@ -83,7 +109,7 @@ pub fn replay_raw(pcaps: &[&Path], extra: &[&str]) -> Replay {
         .args(pcaps)
         .output()
         .expect("spawn kizuki");
-    let events = read_eve(&dir.join("eve.json"));
+    let events = read_eve_all(&dir.join("eve.json"));
     let summary = std::fs::read_to_string(&summary_path)
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
@@ -93,7 +119,52 @@ pub fn replay_raw(pcaps: &[&Path], extra: &[&str]) -> Replay {
         events,
         summary,
         dir,
+        keep: false,
     }
+}
+
+/// Parses `eve.json` and every rotated sibling (`eve.json.<stamp>[.gz]`, in rotation order,
+/// then the live file): a replay of a long capture rotates by packet time.
+pub fn read_eve_all(live: &Path) -> Vec<serde_json::Value> {
+    let mut rotated: Vec<PathBuf> = live
+        .parent()
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let live_name = live
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("eve.json");
+            name.starts_with(&format!("{live_name}.")) && !name.ends_with(".tmp")
+        })
+        .collect();
+    rotated.sort();
+    let mut events = Vec::new();
+    for p in rotated {
+        let Ok(f) = std::fs::File::open(&p) else {
+            continue;
+        };
+        let mut text = String::new();
+        let ok = if p.extension().is_some_and(|x| x == "gz") {
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(f), &mut text).is_ok()
+        } else {
+            std::io::Read::read_to_string(&mut std::io::BufReader::new(f), &mut text).is_ok()
+        };
+        assert!(ok, "unreadable rotated EVE file {}", p.display());
+        events.extend(parse_lines(&text));
+    }
+    events.extend(read_eve(live));
+    events
+}
+
+fn parse_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid EVE line {l:?}: {e}")))
+        .collect()
 }
 
 /// Parses an EVE JSON-lines file; every line must be valid JSON. Missing file: no events.

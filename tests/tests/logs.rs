@@ -18,7 +18,9 @@ fn rotated_and_compressed_files_hold_every_event() {
         &[&root.join("pcaps/demo.pcap")],
         &["-c", cfg.to_str().unwrap()],
     );
-    let written = r.summary["eve_events"].as_u64().expect("eve_events in summary");
+    let written = r.summary["eve_events"]
+        .as_u64()
+        .expect("eve_events in summary");
     let mut files = 0;
     let mut lines = 0u64;
     for e in std::fs::read_dir(&r.dir).unwrap() {
@@ -42,7 +44,10 @@ fn rotated_and_compressed_files_hold_every_event() {
             lines += 1;
         }
     }
-    assert!(files >= 3, "expected several files by size and time, got {files}");
+    assert!(
+        files >= 3,
+        "expected several files by size and time, got {files}"
+    );
     assert_eq!(lines, written, "events across all files vs events written");
     let _ = std::fs::remove_dir_all(&cfg_dir);
 }

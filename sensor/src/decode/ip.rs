@@ -2,7 +2,7 @@
 //! detection, and the transport layer.
 
 use super::{tunnel, Context, Decoded, DropReason, Fragment, Packet, Tcp, Transport, Udp};
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice, TcpSlice, UdpSlice};
+use etherparse::{LaxIpSlice, TcpSlice, UdpSlice};
 use std::net::IpAddr;
 
 pub(super) fn decode_ip(b: &[u8], ctx: Context) -> Decoded<'_> {
@@ -44,7 +44,17 @@ pub(super) fn decode_ip(b: &[u8], ctx: Context) -> Decoded<'_> {
     let payload_len = ip_len.saturating_sub(header_len);
 
     if payload.fragmented {
-        return fragment(&ip, ctx, src, dst, proto, header_len, captured, payload_len);
+        return fragment(
+            &ip,
+            b,
+            ctx,
+            src,
+            dst,
+            proto,
+            header_len,
+            captured,
+            payload_len,
+        );
     }
     decode_transport(ctx, src, dst, proto, ip_len, captured, payload_len)
 }
@@ -52,6 +62,7 @@ pub(super) fn decode_ip(b: &[u8], ctx: Context) -> Decoded<'_> {
 #[allow(clippy::too_many_arguments)]
 fn fragment<'a>(
     ip: &LaxIpSlice<'a>,
+    whole: &[u8],
     ctx: Context,
     src: IpAddr,
     dst: IpAddr,
@@ -70,18 +81,8 @@ fn fragment<'a>(
                 header_len,
             )
         }
-        LaxIpSlice::Ipv6(v6) => {
-            let mut found = None;
-            for ext in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    found = Some((
-                        f.identification(),
-                        u32::from(f.fragment_offset().value()) * 8,
-                        f.more_fragments(),
-                    ));
-                }
-            }
-            let Some((id, off, more)) = found else {
+        LaxIpSlice::Ipv6(_) => {
+            let Some((id, off, more)) = ipv6_fragment_header(whole) else {
                 return Decoded::Drop(DropReason::BadIpHeader);
             };
             // The reassembled datagram keeps the unfragmentable headers; the fragment
@@ -101,6 +102,38 @@ fn fragment<'a>(
         data,
         data_len,
     })
+}
+
+/// Finds the IPv6 Fragment header by walking the extension chain with every length checked
+/// against the captured bytes. (etherparse's extension iterator can read past the validated
+/// part of the chain on crafted input — found by fuzzing — so it is not used here.)
+/// Returns (identification, offset in bytes, more fragments).
+fn ipv6_fragment_header(b: &[u8]) -> Option<(u32, u32, bool)> {
+    let mut next = *b.get(6)?;
+    let mut off = 40usize;
+    // Bounded: at most 16 extension headers are followed.
+    for _ in 0..16 {
+        match next {
+            44 => {
+                let h = b.get(off..off + 8)?;
+                let frag = u16::from_be_bytes([h[2], h[3]]);
+                let id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                return Some((id, u32::from(frag >> 3) * 8, frag & 1 == 1));
+            }
+            0 | 43 | 60 => {
+                let len = (usize::from(*b.get(off + 1)?) + 1) * 8;
+                next = *b.get(off)?;
+                off = off.checked_add(len)?;
+            }
+            51 => {
+                let len = (usize::from(*b.get(off + 1)?) + 2) * 4;
+                next = *b.get(off)?;
+                off = off.checked_add(len)?;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Decodes the transport layer of an IP datagram (also used for reassembled datagrams).

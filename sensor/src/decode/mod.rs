@@ -152,6 +152,38 @@ pub struct Packet<'a> {
     pub transport: Transport<'a>,
 }
 
+impl<'a> Packet<'a> {
+    /// The transport payload bytes that were captured.
+    pub fn payload(&self) -> &'a [u8] {
+        match self.transport {
+            Transport::Tcp(t) => t.payload,
+            Transport::Udp(u) => u.payload,
+            _ => &[],
+        }
+    }
+
+    /// The same headers without payload bytes, to be stored apart from the frame.
+    pub fn detached(&self) -> Packet<'static> {
+        let transport = match self.transport {
+            Transport::Tcp(t) => Transport::Tcp(Tcp { payload: &[], ..t }),
+            Transport::Udp(u) => Transport::Udp(Udp { payload: &[], ..u }),
+            Transport::Icmp { icmp_type, code } => Transport::Icmp { icmp_type, code },
+            Transport::Other => Transport::Other,
+        };
+        Packet { transport, ..*self }
+    }
+
+    /// Headers with `payload` attached again (see [`Packet::detached`]).
+    pub fn with_payload(mut self, payload: &'a [u8]) -> Packet<'a> {
+        match &mut self.transport {
+            Transport::Tcp(t) => t.payload = payload,
+            Transport::Udp(u) => u.payload = payload,
+            _ => {}
+        }
+        self
+    }
+}
+
 /// An IP fragment waiting for reassembly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fragment<'a> {

@@ -111,6 +111,11 @@ pub(super) fn udp_tunnel<'a>(
 ) -> Option<Decoded<'a>> {
     let p = u.payload;
     let is = |port| u.dport == port || u.sport == port;
+    // DNS is never a tunnel, whatever the other port (a water-torture flood could pick
+    // tunnel ports to hide its queries in `bad_tunnel`).
+    if is(53) {
+        return None;
+    }
     let outer = OuterUdp {
         vlan: ctx.vlan,
         src,
@@ -159,15 +164,12 @@ pub(super) fn udp_tunnel<'a>(
     }
     // Teredo: port 3544 talks to the server; relays and peers use any port, so any UDP
     // payload that is exactly one well-formed IPv6 packet is taken as Teredo (as Zeek's
-    // protocol detection does). DNS on a Teredo port stays DNS.
-    if !is(53) {
-        let inner = teredo_payload(p)?;
-        return Some(match inner_ctx(with_outer) {
-            Ok(c) => raw_ip(inner, c),
-            Err(r) => Decoded::Drop(r),
-        });
-    }
-    None
+    // protocol detection does).
+    let inner = teredo_payload(p)?;
+    Some(match inner_ctx(with_outer) {
+        Ok(c) => raw_ip(inner, c),
+        Err(r) => Decoded::Drop(r),
+    })
 }
 
 /// Teredo (RFC 4380): optional authentication and origin indication headers, then an IPv6

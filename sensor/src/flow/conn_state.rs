@@ -15,16 +15,39 @@ pub enum EndpointState {
     Established,
     Closed,
     Reset,
+    /// Sent a FIN, then a RST (Zeek: RESET whose previous state is CLOSED). Counts as
+    /// [`EndpointState::Reset`], except that a FIN from the peer afterwards turns it back into
+    /// [`EndpointState::Closed`]: Zeek takes that as normal termination.
+    ResetAfterFin,
+}
+
+impl EndpointState {
+    /// Reset, whether or not a FIN came first.
+    pub fn is_reset(self) -> bool {
+        matches!(self, EndpointState::Reset | EndpointState::ResetAfterFin)
+    }
 }
 
 /// Updates both endpoints for a TCP packet from `me` (the other is `peer`).
+///
+/// Zeek's rules around the close: a reset endpoint changes no more; a RST from an endpoint
+/// that already sent its FIN is ignored when the peer has closed too (the FIN exchange was
+/// complete); and when an endpoint that sent a FIN and then a RST sees the peer's FIN (sent from
+/// an established or partial state), it counts as closed again, so the connection is `SF`.
 pub fn tcp_transition(me: &mut EndpointState, peer: &mut EndpointState, flags: u8, len: u32) {
     use EndpointState::*;
-    if flags & RST != 0 {
-        *me = Reset;
+    let before = *me;
+    if before.is_reset() {
         return;
     }
-    if *me == Reset {
+    if flags & RST != 0 {
+        *me = match before {
+            Closed if *peer == Closed => Closed,
+            Closed => ResetAfterFin,
+            // FIN+RST in one packet before the connection is up: Zeek closes, then resets.
+            Inactive | SynSent if flags & FIN != 0 => ResetAfterFin,
+            _ => Reset,
+        };
         return;
     }
     if flags & SYN != 0 {
@@ -49,6 +72,9 @@ pub fn tcp_transition(me: &mut EndpointState, peer: &mut EndpointState, flags: u
         }
     }
     if flags & FIN != 0 {
+        if matches!(before, Established | Partial) && *peer == ResetAfterFin {
+            *peer = Closed;
+        }
         *me = Closed;
     }
 }
@@ -64,15 +90,16 @@ pub fn tcp_conn_state(
     use EndpointState::*;
     let o_inactive = matches!(os, Inactive | Partial);
     let r_inactive = matches!(rs, Inactive | Partial);
-    if rs == Reset {
-        if matches!(os, SynSent | SynAckSent) || (os == Reset && orig_size == 0 && resp_size == 0) {
+    if rs.is_reset() {
+        if matches!(os, SynSent | SynAckSent) || (os.is_reset() && orig_size == 0 && resp_size == 0)
+        {
             ConnState::REJ
         } else if o_inactive {
             ConnState::RSTRH
         } else {
             ConnState::RSTR
         }
-    } else if os == Reset {
+    } else if os.is_reset() {
         if r_inactive {
             if rstos0_history(history) {
                 ConnState::RSTOS0
@@ -291,6 +318,85 @@ mod tests {
         assert_eq!(run(&s3), ConnState::S3);
         assert_eq!(run(&[(false, fin, 0)]), ConnState::SHR);
         assert_eq!(run(&[(true, ack, 5), (false, rst, 0)]), ConnState::RSTRH);
+    }
+
+    /// Zeek's close rules around a RST that follows a FIN.
+    #[test]
+    fn rst_after_fin() {
+        let (syn, synack, ack) = (SYN, SYN | ACK, ACK);
+        let fin = FIN | ACK;
+        let hs = [
+            (true, syn, 0),
+            (false, synack, 0),
+            (true, ack, 0),
+            (true, ack, 10),
+        ];
+        let with = |tail: &[(bool, u8, u32)]| {
+            let mut v = hs.to_vec();
+            v.extend_from_slice(tail);
+            run(&v)
+        };
+        // tls/irc-starttls.pcap: FIN, data back, RST, the peer's FIN, RST again: SF.
+        assert_eq!(
+            with(&[
+                (true, fin, 0),
+                (false, ack | PSH, 31),
+                (true, RST, 0),
+                (false, fin, 0),
+                (true, RST, 0),
+            ]),
+            ConnState::SF
+        );
+        // Same from the responder's side.
+        assert_eq!(
+            with(&[(false, fin, 0), (false, RST, 0), (true, fin, 0)]),
+            ConnState::SF
+        );
+        // FIN then RST with no FIN from the peer: still an abort.
+        assert_eq!(with(&[(true, fin, 0), (true, RST, 0)]), ConnState::RSTO);
+        assert_eq!(
+            with(&[(true, fin, 0), (true, RST, 0), (false, ack, 5)]),
+            ConnState::RSTO
+        );
+        // A RST after both FINs changes nothing.
+        assert_eq!(
+            with(&[(true, fin, 0), (false, fin, 0), (true, RST, 0)]),
+            ConnState::SF
+        );
+        assert_eq!(
+            with(&[(true, fin, 0), (false, fin, 0), (false, RST | ACK, 0)]),
+            ConnState::SF
+        );
+        // FIN and RST in one packet is a RST (Zeek closes only on a FIN without RST): the
+        // peer's FIN does not undo it.
+        assert_eq!(
+            with(&[(true, FIN | RST | ACK, 0), (false, fin, 0)]),
+            ConnState::RSTO
+        );
+        // The peer's RST (not a FIN) after our FIN: responder abort.
+        assert_eq!(with(&[(true, fin, 0), (false, RST, 0)]), ConnState::RSTR);
+
+        // The endpoint that reverts must have sent FIN then RST, not just RST.
+        let (mut o, mut r) = (Established, Established);
+        tcp_transition(&mut o, &mut r, RST, 0);
+        tcp_transition(&mut r, &mut o, fin, 0);
+        assert_eq!((o, r), (Reset, Closed));
+        let (mut o, mut r) = (Established, Established);
+        tcp_transition(&mut o, &mut r, fin, 0);
+        tcp_transition(&mut o, &mut r, RST, 0);
+        assert_eq!(o, ResetAfterFin);
+        // Further RSTs keep what the first one recorded.
+        tcp_transition(&mut o, &mut r, RST, 0);
+        assert_eq!(o, ResetAfterFin);
+        assert_eq!(tcp_conn_state(o, r, 10, 0, "ShADFR"), ConnState::RSTO);
+        // A FIN from a peer that is not established (here: only a SYN sent) does not revert.
+        let (mut o, mut r) = (ResetAfterFin, SynSent);
+        tcp_transition(&mut r, &mut o, fin, 0);
+        assert_eq!((o, r), (ResetAfterFin, Closed));
+        // A partial (mid-stream) peer does.
+        let (mut o, mut r) = (ResetAfterFin, Partial);
+        tcp_transition(&mut r, &mut o, fin, 0);
+        assert_eq!((o, r), (Closed, Closed));
     }
 
     #[test]

@@ -33,6 +33,16 @@ impl MetricsServer {
                                 "text/plain; version=0.0.4; charset=utf-8",
                             )),
                         "/healthz" | "/-/healthy" => tiny_http::Response::from_string("ok\n"),
+                        // The passive inventory (J-CRAT: know the whole system), as JSON.
+                        "/inventory" => {
+                            let body = metrics
+                                .inventory_view
+                                .lock()
+                                .map(|v| serde_json::to_string_pretty(&*v).unwrap_or_default())
+                                .unwrap_or_default();
+                            tiny_http::Response::from_string(body + "\n")
+                                .with_header(header("Content-Type", "application/json"))
+                        }
                         _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
                     };
                     let _ = req.respond(resp);

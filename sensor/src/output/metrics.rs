@@ -67,6 +67,135 @@ pub struct Metrics {
     pub packet_lag_seconds: prometheus::Gauge,
     pub packet_time_seconds: prometheus::Gauge,
     pub build_info: IntGaugeVec,
+    pub alertmanager_sent: IntCounter,
+    pub alertmanager_errors: IntCounter,
+    pub alertmanager_dropped: IntCounterVec,
+    pub alertmanager_resolved: IntCounter,
+    pub alertmanager_queue_length: IntGauge,
+    pub alertmanager_queue_capacity: IntGauge,
+    pub alertmanager_active: IntGauge,
+    pub alertmanager_last_success: prometheus::Gauge,
+    process: ProcessMetrics,
+    /// Gauges analyzers export ([`analyzers::GAUGES`]), by name.
+    pub analyzer_gauges: Vec<(&'static str, prometheus::GaugeVec)>,
+    /// The latest inventory snapshot, served at `/inventory` (JSON).
+    pub inventory_view: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+}
+
+/// `process_*` metrics (Prometheus client conventions), read from `/proc/self` at each scrape.
+#[derive(Clone)]
+struct ProcessMetrics {
+    cpu_seconds: prometheus::Counter,
+    resident_bytes: IntGauge,
+    virtual_bytes: IntGauge,
+    open_fds: IntGauge,
+    max_fds: IntGauge,
+    start_time: prometheus::Gauge,
+    threads: IntGauge,
+}
+
+/// Linux `USER_HZ`: clock ticks per second in `/proc/*/stat` (100 on every Linux ABI).
+const USER_HZ: f64 = 100.0;
+
+impl ProcessMetrics {
+    fn new(r: &Registry) -> Self {
+        let g = |n: &str, h: &str| reg(r, IntGauge::new(n, h).expect("metric"));
+        Self {
+            cpu_seconds: reg(
+                r,
+                prometheus::Counter::new(
+                    "process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.",
+                )
+                .expect("metric"),
+            ),
+            resident_bytes: g(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            ),
+            virtual_bytes: g(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+            ),
+            open_fds: g("process_open_fds", "Number of open file descriptors."),
+            max_fds: g(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            ),
+            start_time: reg(
+                r,
+                prometheus::Gauge::new(
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                )
+                .expect("metric"),
+            ),
+            threads: g("process_threads", "Number of OS threads in the process."),
+        }
+    }
+
+    /// Refreshes from `/proc/self`; anything unreadable keeps its last value.
+    fn update(&self) {
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the parenthesised command name (which may hold spaces).
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // rest[0] is field 3 (state): field n is f[n - 3].
+            let num = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(u), Some(s)) = (num(14), num(15)) {
+                let cpu = (u + s) as f64 / USER_HZ;
+                let d = cpu - self.cpu_seconds.get();
+                if d > 0.0 {
+                    self.cpu_seconds.inc_by(d);
+                }
+            }
+            if let Some(t) = num(20) {
+                self.threads.set(t as i64);
+            }
+            if let Some(v) = num(23) {
+                self.virtual_bytes.set(v as i64);
+            }
+            if let Some(start) = num(22) {
+                if self.start_time.get() == 0.0 {
+                    if let Some(btime) = boot_time() {
+                        self.start_time.set(btime + start as f64 / USER_HZ);
+                    }
+                }
+            }
+        }
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                self.resident_bytes.set(kb * 1024);
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            // The directory handle itself is one of the entries.
+            self.open_fds.set((dir.count() as i64 - 1).max(0));
+        }
+        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+            if let Some(v) = limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                self.max_fds.set(v);
+            }
+        }
+    }
+}
+
+fn boot_time() -> Option<f64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -184,16 +313,91 @@ impl Metrics {
             build_info: reg(
                 &r,
                 IntGaugeVec::new(
-                    Opts::new("kizuki_build_info", "Build information (always 1)."),
-                    &["version"],
+                    Opts::new(
+                        "kizuki_build_info",
+                        "Build information: version and target architecture/OS (always 1).",
+                    ),
+                    &["version", "arch", "os"],
                 )
                 .expect("metric"),
             ),
+            alertmanager_sent: counter(
+                "kizuki_alertmanager_alerts_sent_total",
+                "Alerts delivered to Alertmanager (new, refreshed and resolved ones).",
+            ),
+            alertmanager_errors: counter(
+                "kizuki_alertmanager_errors_total",
+                "Failed POSTs to Alertmanager (connection, timeout, HTTP error); retried with back-off.",
+            ),
+            alertmanager_dropped: counter_vec(
+                "kizuki_alertmanager_dropped_total",
+                "Alerts never delivered to Alertmanager, by reason: channel_full (client thread behind), queue_full (max_pending reached), rejected (HTTP 4xx).",
+                &["reason"],
+            ),
+            alertmanager_resolved: counter(
+                "kizuki_alertmanager_resolved_total",
+                "Resolutions delivered to Alertmanager (alerts that went quiet).",
+            ),
+            alertmanager_queue_length: reg(
+                &r,
+                IntGauge::new(
+                    "kizuki_alertmanager_queue_length",
+                    "Alerts waiting to be sent or retried.",
+                )
+                .expect("metric"),
+            ),
+            alertmanager_queue_capacity: reg(
+                &r,
+                IntGauge::new(
+                    "kizuki_alertmanager_queue_capacity",
+                    "Alerts the client tracks at most (alertmanager.max_pending; 0 = push off).",
+                )
+                .expect("metric"),
+            ),
+            alertmanager_active: reg(
+                &r,
+                IntGauge::new(
+                    "kizuki_alertmanager_active_alerts",
+                    "Alerts currently firing in Alertmanager as pushed by this sensor.",
+                )
+                .expect("metric"),
+            ),
+            alertmanager_last_success: reg(
+                &r,
+                prometheus::Gauge::new(
+                    "kizuki_alertmanager_last_success_timestamp_seconds",
+                    "Unix time of the last successful POST to Alertmanager (0 = never).",
+                )
+                .expect("metric"),
+            ),
+            process: ProcessMetrics::new(&r),
+            analyzer_gauges: analyzers::GAUGES
+                .iter()
+                .map(|(name, help, labels)| {
+                    (
+                        *name,
+                        reg(
+                            &r,
+                            prometheus::GaugeVec::new(Opts::new(*name, *help), labels)
+                                .expect("metric"),
+                        ),
+                    )
+                })
+                .collect(),
+            inventory_view: Default::default(),
             registry: r,
         };
         m.build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+            ])
             .set(1);
+        for reason in ["channel_full", "queue_full", "rejected"] {
+            m.alertmanager_dropped.with_label_values(&[reason]);
+        }
+        m.process.update();
         // Pre-create the fixed label sets so dashboards see zeros, not gaps.
         for s in ["kernel", "interface", "queue"] {
             m.capture_drops.with_label_values(&[s]);
@@ -205,15 +409,45 @@ impl Metrics {
         for p in ["tcp", "udp", "icmp", "icmp6", "other"] {
             m.flows.with_label_values(&[p]);
         }
+        for r in ["gap", "oversize"] {
+            m.dns_tcp_give_ups.with_label_values(&[r]);
+        }
         for e in ["flow", "dns", "alert"] {
             m.events.with_label_values(&[e]);
         }
         m
     }
 
+    /// Pre-creates `kizuki_alerts_total{detector, severity}` at zero for a detector, so its
+    /// series exist (and rates work) before its first alert.
+    pub fn declare_detector(&self, detector: &str) {
+        for s in ["info", "low", "medium", "high", "critical"] {
+            self.alerts.with_label_values(&[detector, s]);
+        }
+    }
+
+    /// Sets the analyzer gauges from fresh readings: each labelled family that has readings
+    /// is replaced whole, so series of hosts that left the top-K disappear.
+    pub fn set_analyzer_gauges(&self, readings: &[analyzers::GaugeReading]) {
+        for (name, vec) in &self.analyzer_gauges {
+            let mut first = true;
+            for r in readings.iter().filter(|r| r.metric == *name) {
+                if first {
+                    vec.reset();
+                    first = false;
+                }
+                let labels: Vec<&str> = r.labels.iter().map(String::as_str).collect();
+                if let Ok(g) = vec.get_metric_with_label_values(&labels) {
+                    g.set(r.value);
+                }
+            }
+        }
+    }
+
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         use prometheus::Encoder;
+        self.process.update();
         let mut buf = Vec::new();
         let enc = prometheus::TextEncoder::new();
         if enc.encode(&self.registry.gather(), &mut buf).is_err() {

@@ -1,5 +1,6 @@
 //! Sinks: EVE JSON lines, the Prometheus registry and its HTTP endpoint, the run summary.
 
+pub mod alertmanager;
 pub mod eve;
 pub mod http;
 pub mod metrics;

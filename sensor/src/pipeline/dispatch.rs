@@ -2,12 +2,13 @@
 //! packet-time clock, and track the outer UDP flows of tunnels (their packets are sharded by
 //! the inner hosts, so no single worker sees all of an outer flow).
 
-use super::{Batch, Mode, PktRef, SinkMsg, WorkerMsg};
+use super::{Batch, ItemKind, Mode, SinkMsg, WorkItem, WorkerMsg};
 use crate::capture::{CaptureStats, RawPacket};
 use crate::config::Config;
-use crate::decode::{decode, Decoded, DropReason};
+use crate::decode::{decode, Decoded, DropReason, Fragment, Packet, Transport};
 use crate::flow::table::{FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
+use crate::proto::{http, tls};
 use analyzers::{Event, TsNanos, Vlans, NANOS_PER_SEC};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -40,6 +41,9 @@ struct LocalCounts {
 }
 
 pub(super) struct Dispatcher {
+    /// Worker shards; the dispatcher is event source number `shard_count` for the sink.
+    shard_count: usize,
+    dns_ports: Vec<u16>,
     mode: Mode,
     senders: Vec<Sender<WorkerMsg>>,
     recycle: Receiver<Batch>,
@@ -72,6 +76,8 @@ impl Dispatcher {
         // Tunnels are few; a small share of the cap is plenty.
         limits.max_flows = (cfg.flow.max_flows / 64).max(1024);
         Self {
+            shard_count: n,
+            dns_ports: cfg.dns.ports.clone(),
             mode,
             pending: (0..n).map(|_| Batch::default()).collect(),
             senders,
@@ -132,9 +138,17 @@ impl Dispatcher {
             };
             self.tunnels.track(&meta, &mut self.tunnel_out);
         }
-        let shard = match decoded {
-            Decoded::Packet(pk) => shard_of(pk.ctx.vlan, pk.src, pk.dst, shards),
-            Decoded::Fragment(f) => shard_of(f.ctx.vlan, f.src, f.dst, shards),
+        let (shard, kind, bytes) = match decoded {
+            Decoded::Packet(pk) => (
+                shard_of(pk.ctx.vlan, pk.src, pk.dst, shards),
+                ItemKind::Packet(pk.detached()),
+                self.payload_to_keep(&pk),
+            ),
+            Decoded::Fragment(f) => (
+                shard_of(f.ctx.vlan, f.src, f.dst, shards),
+                ItemKind::Fragment(Fragment { data: &[], ..f }),
+                f.data,
+            ),
             Decoded::NonIp(_) => {
                 self.counts.non_ip += 1;
                 return self.maybe_tick(now);
@@ -146,17 +160,38 @@ impl Dispatcher {
         };
         let b = &mut self.pending[shard];
         let off = b.data.len() as u32;
-        b.data.extend_from_slice(p.data);
-        b.pkts.push(PktRef {
+        b.data.extend_from_slice(bytes);
+        b.items.push(WorkItem {
             ts: p.ts,
             off,
-            len: p.data.len() as u32,
-            link: p.link,
+            len: bytes.len() as u32,
+            kind,
         });
-        if b.pkts.len() >= self.batch_size {
+        if b.items.len() >= self.batch_size {
             self.send(shard);
         }
         self.maybe_tick(now);
+    }
+
+    /// The payload bytes a worker will read: DNS messages, and the first bytes of what looks
+    /// like a TLS ClientHello or an HTTP request (server names). Everything else is counted
+    /// from the headers alone, so it is not copied.
+    fn payload_to_keep<'a>(&self, pk: &Packet<'a>) -> &'a [u8] {
+        let dns = |s: u16, d: u16| self.dns_ports.contains(&s) || self.dns_ports.contains(&d);
+        match pk.transport {
+            Transport::Udp(u) if dns(u.sport, u.dport) => u.payload,
+            Transport::Tcp(t) if !t.payload.is_empty() => {
+                if dns(t.sport, t.dport)
+                    || tls::looks_like_client_hello(t.payload)
+                    || http::looks_like_http_request(t.payload)
+                {
+                    t.payload
+                } else {
+                    &[]
+                }
+            }
+            _ => &[],
+        }
     }
 
     fn maybe_tick(&mut self, now: TsNanos) {
@@ -167,13 +202,13 @@ impl Dispatcher {
 
     fn fresh_batch(&self) -> Batch {
         self.recycle.try_recv().unwrap_or_else(|_| Batch {
-            data: Vec::with_capacity(self.batch_size * 256),
-            pkts: Vec::with_capacity(self.batch_size),
+            data: Vec::with_capacity(self.batch_size * 64),
+            items: Vec::with_capacity(self.batch_size),
         })
     }
 
     fn send(&mut self, shard: usize) {
-        if self.pending[shard].pkts.is_empty() {
+        if self.pending[shard].items.is_empty() {
             return;
         }
         let fresh = self.fresh_batch();
@@ -183,7 +218,7 @@ impl Dispatcher {
                 Ok(()) => {}
                 Err(TrySendError::Full(WorkerMsg::Packets(mut b))) => {
                     // The one place packets are dropped: a worker that fell behind.
-                    self.counts.queue_drops += b.pkts.len() as u64;
+                    self.counts.queue_drops += b.items.len() as u64;
                     b.clear();
                     self.pending[shard] = b;
                 }
@@ -208,7 +243,10 @@ impl Dispatcher {
         }
         self.tunnels.expire(now, &mut self.tunnel_out);
         self.emit_tunnels();
-        let _ = self.ev_tx.send(SinkMsg::Tick(now));
+        let _ = self.ev_tx.send(SinkMsg::Watermark {
+            src: self.shard_count,
+            t: now,
+        });
         self.publish_counts();
         self.metrics.packet_time_seconds.set(now as f64 / 1e9);
         self.next_tick = now + NANOS_PER_SEC;
@@ -217,7 +255,10 @@ impl Dispatcher {
     fn emit_tunnels(&mut self) {
         if !self.tunnel_out.is_empty() {
             let ev = self.tunnel_out.drain(..).map(Event::Flow).collect();
-            let _ = self.ev_tx.send(SinkMsg::Events(ev));
+            let _ = self.ev_tx.send(SinkMsg::Events {
+                src: self.shard_count,
+                events: ev,
+            });
         }
     }
 
@@ -285,6 +326,9 @@ impl Dispatcher {
         self.senders.clear();
         self.tunnels.flush(&mut self.tunnel_out);
         self.emit_tunnels();
+        let _ = self.ev_tx.send(SinkMsg::Done {
+            src: self.shard_count,
+        });
         self.publish_counts();
         (self.total_packets, self.first_ts, self.now)
     }

@@ -9,6 +9,7 @@
 //! full and counts them (`kizuki_capture_drops_total{stage="queue"}`).
 
 mod dispatch;
+mod merge;
 mod sink;
 mod worker;
 
@@ -17,8 +18,9 @@ pub use sink::SinkReport;
 
 use crate::capture::{PacketSource, Poll};
 use crate::config::{secs_to_ns, Config};
-use crate::decode::LinkType;
+use crate::decode::{Fragment, Packet};
 use crate::flow::table::FlowLimits;
+use crate::output::alertmanager::AlertSender;
 use crate::output::eve::EveWriter;
 use crate::output::metrics::Metrics;
 use analyzers::{Event, TsNanos};
@@ -37,26 +39,35 @@ pub enum Mode {
     Live,
 }
 
-/// One packet inside a batch: its bytes are `data[off..off + len]` of the batch.
+/// One decoded packet inside a batch. Headers travel decoded (the worker does not parse
+/// the frame again); only the payload bytes a worker will read are copied, into
+/// `data[off..off + len]` of the batch.
 #[derive(Clone, Copy, Debug)]
-struct PktRef {
+struct WorkItem {
     ts: TsNanos,
     off: u32,
     len: u32,
-    link: LinkType,
+    kind: ItemKind,
 }
 
-/// Packets for one worker, in one allocation that is recycled.
+#[derive(Clone, Copy, Debug)]
+enum ItemKind {
+    Packet(Packet<'static>),
+    /// A fragment; its data is the item's bytes.
+    Fragment(Fragment<'static>),
+}
+
+/// Work for one worker, in allocations that are recycled.
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
-    pkts: Vec<PktRef>,
+    items: Vec<WorkItem>,
 }
 
 impl Batch {
     fn clear(&mut self) {
         self.data.clear();
-        self.pkts.clear();
+        self.items.clear();
     }
 }
 
@@ -67,8 +78,12 @@ enum WorkerMsg {
 }
 
 enum SinkMsg {
-    Events(Vec<Event>),
-    Tick(TsNanos),
+    /// Records from source `src` (a worker shard, or the dispatcher's tunnel table).
+    Events { src: usize, events: Vec<Event> },
+    /// Source `src` has sent everything up to packet time `t`.
+    Watermark { src: usize, t: TsNanos },
+    /// Source `src` is finished.
+    Done { src: usize },
 }
 
 /// Per-shard share of the configured totals.
@@ -100,27 +115,44 @@ pub struct RunReport {
     pub wall: Duration,
 }
 
+/// Where a run's records go and how it is stopped.
+pub struct Outputs {
+    pub metrics: Metrics,
+    pub eve: EveWriter,
+    /// Alertmanager push, if configured.
+    pub alerts: Option<AlertSender>,
+    /// Set by SIGINT/SIGTERM.
+    pub stop: Arc<AtomicBool>,
+}
+
 /// Runs the whole pipeline over `source` until it ends or `stop` is set.
 pub fn run(
     source: &mut dyn PacketSource,
     cfg: &Config,
     mode: Mode,
     workers: usize,
-    metrics: &Metrics,
-    eve: EveWriter,
-    stop: Arc<AtomicBool>,
+    out: Outputs,
 ) -> RunReport {
+    let Outputs {
+        metrics,
+        eve,
+        alerts,
+        stop,
+    } = out;
+    let metrics = &metrics;
     let started = Instant::now();
     let workers = workers.max(1);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(64);
-    let sink = sink::spawn(
-        ev_rx,
+    let sink = sink::spawn(sink::SinkSetup {
+        rx: ev_rx,
+        sources: workers + 1,
         eve,
-        metrics.clone(),
-        cfg.clone(),
-        mode == Mode::Live,
-        crate::detect::build(cfg),
-    );
+        metrics: metrics.clone(),
+        cfg: cfg.clone(),
+        live: mode == Mode::Live,
+        analyzers: crate::detect::build(cfg),
+        am: alerts,
+    });
 
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(workers * 4 + 8);
     let mut senders = Vec::with_capacity(workers);

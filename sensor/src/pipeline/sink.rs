@@ -2,8 +2,10 @@
 //! distribution (hdrhistogram) for the summary. Analyzers plug in here: they need the view
 //! across all shards.
 
+use super::merge::EpochMerger;
 use super::SinkMsg;
 use crate::config::Config;
+use crate::output::alertmanager::AlertSender;
 use crate::output::eve::{write_alert, write_dns, write_flow, EveWriter};
 use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
@@ -50,14 +52,33 @@ pub struct SinkReport {
     pub eve_path: PathBuf,
 }
 
-pub(super) fn spawn(
-    rx: Receiver<SinkMsg>,
-    mut eve: EveWriter,
-    metrics: Metrics,
-    cfg: Config,
-    live: bool,
-    mut analyzers: Vec<Box<dyn Analyzer>>,
-) -> JoinHandle<SinkReport> {
+/// What the sink thread owns.
+pub(super) struct SinkSetup {
+    pub rx: Receiver<SinkMsg>,
+    /// Event sources: the worker shards and the dispatcher.
+    pub sources: usize,
+    pub eve: EveWriter,
+    pub metrics: Metrics,
+    pub cfg: Config,
+    pub live: bool,
+    pub analyzers: Vec<Box<dyn Analyzer>>,
+    pub am: Option<AlertSender>,
+}
+
+pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
+    let SinkSetup {
+        rx,
+        sources,
+        mut eve,
+        metrics,
+        cfg,
+        live,
+        mut analyzers,
+        am,
+    } = setup;
+    for a in &analyzers {
+        metrics.declare_detector(a.name());
+    }
     std::thread::Builder::new()
         .name("sink".into())
         .spawn(move || {
@@ -72,6 +93,8 @@ pub(super) fn spawn(
             let mut line = Vec::with_capacity(1024);
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
+            let mut merger = EpochMerger::new(sources);
+            let mut last_views = Instant::now();
             // SIGHUP: an external rotator moved the file; reopen it.
             let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
@@ -79,28 +102,65 @@ pub(super) fn spawn(
                 if hup.swap(false, std::sync::atomic::Ordering::Relaxed) {
                     eve.reopen();
                 }
-                match rx.recv_timeout(Duration::from_millis(500)) {
-                    Ok(SinkMsg::Events(evs)) => {
-                        for ev in &evs {
-                            handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt, &mut line);
-                            for a in analyzers.iter_mut() {
-                                a.on_event(ev, &mut alerts);
-                            }
+                let closed = match rx.recv_timeout(Duration::from_millis(500)) {
+                    Ok(SinkMsg::Events { src, events }) => {
+                        merger.events(src, events);
+                        false
+                    }
+                    Ok(SinkMsg::Watermark { src, t }) => {
+                        merger.watermark(src, t);
+                        false
+                    }
+                    Ok(SinkMsg::Done { src }) => {
+                        merger.done(src);
+                        false
+                    }
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        merger.finish_all();
+                        true
+                    }
+                };
+                while let Some(epoch) = merger.next() {
+                    for ev in &epoch.events {
+                        handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt, &mut line);
+                        for a in analyzers.iter_mut() {
+                            a.on_event(ev, &mut alerts);
                         }
                     }
-                    Ok(SinkMsg::Tick(t)) => {
+                    if let Some(t) = epoch.watermark {
                         now = now.max(t);
                         for a in analyzers.iter_mut() {
                             a.on_tick(now, &mut alerts);
                         }
+                        if last_views.elapsed() >= VIEWS_EVERY {
+                            publish_views(&analyzers, &metrics);
+                            last_views = Instant::now();
+                        }
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    emit_alerts(
+                        &mut alerts,
+                        &mut eve,
+                        &metrics,
+                        &mut rep,
+                        &mut line,
+                        am.as_ref(),
+                    );
                 }
-                emit_alerts(&mut alerts, &mut eve, &metrics, &mut rep, &mut line);
+                emit_alerts(
+                    &mut alerts,
+                    &mut eve,
+                    &metrics,
+                    &mut rep,
+                    &mut line,
+                    am.as_ref(),
+                );
                 if live && last_flush.elapsed() >= Duration::from_millis(500) {
                     eve.flush();
                     last_flush = Instant::now();
+                }
+                if closed {
+                    break;
                 }
             }
             // Final evaluation at the last packet time, then the analysts' views.
@@ -109,7 +169,15 @@ pub(super) fn spawn(
                     a.on_tick(now, &mut alerts);
                 }
             }
-            emit_alerts(&mut alerts, &mut eve, &metrics, &mut rep, &mut line);
+            emit_alerts(
+                &mut alerts,
+                &mut eve,
+                &metrics,
+                &mut rep,
+                &mut line,
+                am.as_ref(),
+            );
+            publish_views(&analyzers, &metrics);
             for a in &analyzers {
                 let snap = a.snapshot();
                 if !snap.is_null() {
@@ -132,14 +200,36 @@ pub(super) fn spawn(
         .expect("spawn sink thread")
 }
 
+/// How often (wall clock) analyzer gauges and the inventory view are refreshed.
+const VIEWS_EVERY: Duration = Duration::from_secs(2);
+
+/// Analyzer gauges into Prometheus, the inventory snapshot into the `/inventory` view.
+fn publish_views(analyzers: &[Box<dyn Analyzer>], metrics: &Metrics) {
+    let mut readings = Vec::new();
+    for a in analyzers {
+        a.gauges(&mut readings);
+        if a.name() == "inventory" {
+            if let Ok(mut v) = metrics.inventory_view.lock() {
+                *v = a.snapshot();
+            }
+        }
+    }
+    metrics.set_analyzer_gauges(&readings);
+}
+
 fn emit_alerts(
     alerts: &mut Vec<Alert>,
     eve: &mut EveWriter,
     m: &Metrics,
     rep: &mut SinkReport,
     line: &mut Vec<u8>,
+    am: Option<&AlertSender>,
 ) {
     for a in alerts.drain(..) {
+        if let Some(am) = am {
+            // Never blocks: a full channel is a counted drop.
+            am.send(&a);
+        }
         if a.update {
             rep.alert_updates += 1;
         } else {

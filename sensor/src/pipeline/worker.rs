@@ -1,9 +1,9 @@
 //! A worker shard: full decode, fragment reassembly, flow table, DNS, server names.
 
-use super::{Batch, SinkMsg, WorkerMsg};
+use super::{Batch, ItemKind, SinkMsg, WorkerMsg};
 use crate::config::{secs_to_ns, Config};
 use crate::decode::frag::{FragStats, Reassembler};
-use crate::decode::{decode, decode_transport, Decoded, Packet, Transport};
+use crate::decode::{decode_transport, Decoded, Fragment, Packet, Transport};
 use crate::flow::key::icmp_flow_ports;
 use crate::flow::table::{FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
@@ -21,6 +21,7 @@ const FLUSH_CHUNK: usize = 1024;
 const NAME_TRIES: u8 = 3;
 
 pub(super) struct Worker {
+    shard: usize,
     flows: FlowTable,
     frags: Reassembler,
     dns: DnsTracker,
@@ -45,6 +46,7 @@ impl Worker {
     pub(super) fn new(cfg: &Config, shard: usize, shards: usize, metrics: Metrics) -> Self {
         let per = |t: usize| t.div_ceil(shards.max(1)).max(1);
         Self {
+            shard,
             flows: FlowTable::new(
                 super::flow_limits(cfg, shards),
                 shard as u64,
@@ -82,17 +84,25 @@ impl Worker {
         for msg in rx {
             match msg {
                 WorkerMsg::Packets(mut batch) => {
-                    for p in &batch.pkts {
-                        let start = p.off as usize;
-                        let end = start + p.len as usize;
-                        if let Some(data) = batch.data.get(start..end) {
-                            self.packet(p.ts, p.link, data);
-                        }
+                    for it in &batch.items {
+                        let start = it.off as usize;
+                        let end = start + it.len as usize;
+                        let bytes = batch.data.get(start..end).unwrap_or(&[]);
+                        self.item(it.ts, it.kind, bytes);
                     }
                     batch.clear();
                     let _ = recycle.try_send(batch);
                 }
-                WorkerMsg::Tick(now) => self.expire(now),
+                WorkerMsg::Tick(now) => {
+                    self.expire(now);
+                    self.publish(&events);
+                    // Everything up to `now` has been sent: the sink may merge this epoch.
+                    let _ = events.send(SinkMsg::Watermark {
+                        src: self.shard,
+                        t: now,
+                    });
+                    continue;
+                }
             }
             self.publish(&events);
         }
@@ -103,6 +113,7 @@ impl Worker {
         }
         self.dns.flush(&mut self.dns_out);
         self.publish(&events);
+        let _ = events.send(SinkMsg::Done { src: self.shard });
     }
 
     fn expire(&mut self, now: TsNanos) {
@@ -115,7 +126,7 @@ impl Worker {
         self.last_expire = now;
     }
 
-    fn packet(&mut self, ts: TsNanos, link: crate::decode::LinkType, data: &[u8]) {
+    fn item(&mut self, ts: TsNanos, kind: ItemKind, bytes: &[u8]) {
         if ts > self.now {
             self.now = ts;
             // Busy shards expire on their own packets too, at most once per second.
@@ -123,9 +134,10 @@ impl Worker {
                 self.expire(ts);
             }
         }
-        match decode(link, data) {
-            Decoded::Packet(p) => self.ip_packet(ts, &p),
-            Decoded::Fragment(f) => {
+        match kind {
+            ItemKind::Packet(p) => self.ip_packet(ts, &p.with_payload(bytes)),
+            ItemKind::Fragment(f) => {
+                let f = Fragment { data: bytes, ..f };
                 if let Some(r) = self.frags.add(ts, &f) {
                     let len = r.payload.len() as u32;
                     if let Decoded::Packet(p) =
@@ -135,8 +147,6 @@ impl Worker {
                     }
                 }
             }
-            // Counted by the dispatcher, which decoded the same bytes.
-            Decoded::NonIp(_) | Decoded::Drop(_) => {}
         }
     }
 
@@ -266,7 +276,10 @@ impl Worker {
             ev.extend(self.bursts.drain(..).map(Event::Burst));
             ev.extend(self.flow_out.drain(..).map(Event::Flow));
             ev.extend(self.dns_out.drain(..).map(Event::Dns));
-            let _ = events.send(SinkMsg::Events(ev));
+            let _ = events.send(SinkMsg::Events {
+                src: self.shard,
+                events: ev,
+            });
         }
         let m = &self.metrics;
         let active = self.flows.len() as i64;

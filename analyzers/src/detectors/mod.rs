@@ -1,0 +1,451 @@
+//! J-CRAT detectors (see `docs/detectors.md`): each one a pure [`crate::Analyzer`] with its own
+//! config section, allowlist, dedupe/cooldown and bounded state. This module holds what they
+//! share: host keys, allowlists, the dedupe table, a bounded LRU map and name helpers.
+
+pub mod bypass;
+pub mod direct_ip;
+pub mod dnstunnel;
+pub mod mail;
+pub mod names;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use crate::net::CidrSet;
+use crate::{Alert, Severity, TsNanos, Vlans, NANOS_PER_SEC};
+use hashlink::LinkedHashMap;
+use serde::Deserialize;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+/// A host as the sensor sees it: the same address on two VLANs is two hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostKey {
+    pub vlan: Vlans,
+    pub ip: IpAddr,
+}
+
+impl HostKey {
+    pub fn new(vlan: Vlans, ip: IpAddr) -> Self {
+        HostKey { vlan, ip }
+    }
+    /// `10.0.0.5` or `10.0.0.5@vlan10` / `10.0.0.5@vlan10.20` (for dedupe keys and reports).
+    pub fn label(&self) -> String {
+        match (self.vlan.outer, self.vlan.inner) {
+            (None, _) => self.ip.to_string(),
+            (Some(o), None) => format!("{}@vlan{o}", self.ip),
+            (Some(o), Some(i)) => format!("{}@vlan{o}.{i}", self.ip),
+        }
+    }
+}
+
+/// Adds `vlan: [ids]` to an alert's evidence when the traffic was tagged.
+pub fn add_vlan(a: &mut Alert, vlan: Vlans) {
+    if !vlan.is_empty() {
+        a.evidence.insert(
+            "vlan".into(),
+            serde_json::Value::from(vlan.ids().collect::<Vec<u16>>()),
+        );
+    }
+}
+
+/// Per-detector allowlist (config `allow = { src = [...], dest = [...], names = [...] }`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowConfig {
+    /// Source hosts/CIDRs never alerted on.
+    pub src: Vec<String>,
+    /// Destination hosts/CIDRs never alerted on.
+    pub dest: Vec<String>,
+    /// Names (DNS/SNI/Host) never alerted on: the name itself and everything under it.
+    pub names: Vec<String>,
+}
+
+impl AllowConfig {
+    pub fn compile(&self, what: &str) -> Result<Allowlist, String> {
+        Ok(Allowlist {
+            src: CidrSet::parse(&self.src).map_err(|e| format!("{what}.allow.src: {e}"))?,
+            dest: CidrSet::parse(&self.dest).map_err(|e| format!("{what}.allow.dest: {e}"))?,
+            names: self.names.iter().map(|n| normalize_name(n)).collect(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Allowlist {
+    pub src: CidrSet,
+    pub dest: CidrSet,
+    pub names: Vec<String>,
+}
+
+impl Allowlist {
+    pub fn src(&self, ip: IpAddr) -> bool {
+        self.src.contains(ip)
+    }
+    pub fn dest(&self, ip: IpAddr) -> bool {
+        self.dest.contains(ip)
+    }
+    /// `name` (normalised) equals or falls under an allowlisted name.
+    pub fn name(&self, name: &str) -> bool {
+        self.names.iter().any(|s| under_suffix(name, s))
+    }
+    /// Any of the three.
+    pub fn any(&self, src: Option<IpAddr>, dst: Option<IpAddr>, name: Option<&str>) -> bool {
+        src.is_some_and(|ip| self.src(ip))
+            || dst.is_some_and(|ip| self.dest(ip))
+            || name.is_some_and(|n| self.name(n))
+    }
+}
+
+/// `name` is `suffix` or ends with `.suffix` (both normalised).
+pub fn under_suffix(name: &str, suffix: &str) -> bool {
+    if suffix.is_empty() {
+        return false;
+    }
+    name == suffix
+        || (name.len() > suffix.len()
+            && name.ends_with(suffix)
+            && name.as_bytes()[name.len() - suffix.len() - 1] == b'.')
+}
+
+/// Lower case, no trailing dot, no surrounding whitespace.
+pub fn normalize_name(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The registrable domain (eTLD+1) of a normalised name by the Public Suffix List, if any.
+pub fn registrable(name: &str) -> Option<&str> {
+    psl::domain_str(name)
+}
+
+/// Shannon entropy of a string's bytes, bits per symbol.
+pub fn entropy(s: &str) -> f64 {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &c in b {
+        counts[c as usize] += 1;
+    }
+    let n = b.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A map with a size cap: the least recently touched entry is evicted (and counted) when
+/// full. Hostile input can fill it but never grow it.
+pub struct Bounded<K: Hash + Eq, V> {
+    map: LinkedHashMap<K, V>,
+    cap: usize,
+    pub evictions: u64,
+}
+
+impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
+    pub fn new(cap: usize) -> Self {
+        Bounded {
+            map: LinkedHashMap::new(),
+            cap: cap.max(1),
+            evictions: 0,
+        }
+    }
+
+    /// The entry for `k`, created with `f` if absent (evicting the oldest if full); touches it.
+    pub fn entry(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
+        if self.map.contains_key(&k) {
+            // Move to the back (most recently used).
+            let v = self.map.remove(&k).expect("present");
+            self.map.insert(k.clone(), v);
+        } else {
+            if self.map.len() >= self.cap {
+                self.map.pop_front();
+                self.evictions += 1;
+            }
+            self.map.insert(k.clone(), f());
+        }
+        self.map.get_mut(&k).expect("just inserted")
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.map.get(k)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.map.get_mut(k)
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        self.map.remove(k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.map.iter_mut()
+    }
+
+    /// Drops the entries `keep` rejects.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.map.retain(|k, v| keep(k, v));
+    }
+
+    /// The least recently touched entry.
+    pub fn front(&self) -> Option<(&K, &V)> {
+        self.map.front()
+    }
+
+    pub fn pop_front(&mut self) -> Option<(K, V)> {
+        self.map.pop_front()
+    }
+}
+
+/// What [`Dedupe::hit`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// True when the key alerted before (emit as an update).
+    pub update: bool,
+    /// Occurrences of the behaviour so far (including suppressed ones).
+    pub count: u64,
+    pub first_ts: TsNanos,
+}
+
+struct DedupeEntry {
+    first_ts: TsNanos,
+    last_emit: TsNanos,
+    last_seen: TsNanos,
+    count: u64,
+}
+
+/// One ongoing behaviour = one alert: the first occurrence alerts, later ones are counted and
+/// emitted as updates at most once per cooldown. A key quiet for `forget` starts over.
+pub struct Dedupe {
+    map: Bounded<String, DedupeEntry>,
+    cooldown: i64,
+    forget: i64,
+    pub suppressed: u64,
+}
+
+impl Dedupe {
+    /// `cooldown_s`: minimum packet time between two emissions for one key.
+    pub fn new(cooldown_s: f64, cap: usize) -> Self {
+        let cooldown = secs(cooldown_s).max(0);
+        Dedupe {
+            map: Bounded::new(cap),
+            cooldown,
+            // A behaviour silent for 4 cooldowns (at least a day) is over.
+            forget: cooldown.saturating_mul(4).max(86_400 * NANOS_PER_SEC),
+            suppressed: 0,
+        }
+    }
+
+    /// Records an occurrence at `now`; `Some` when an alert (new or update) should be emitted.
+    pub fn hit(&mut self, key: &str, now: TsNanos) -> Option<Hit> {
+        let (cooldown, forget) = (self.cooldown, self.forget);
+        let e = self.map.entry(key.to_string(), || DedupeEntry {
+            first_ts: now,
+            last_emit: i64::MIN,
+            last_seen: now,
+            count: 0,
+        });
+        if e.last_emit != i64::MIN && now.saturating_sub(e.last_seen) > forget {
+            *e = DedupeEntry {
+                first_ts: now,
+                last_emit: i64::MIN,
+                last_seen: now,
+                count: 0,
+            };
+        }
+        e.count += 1;
+        e.last_seen = e.last_seen.max(now);
+        if e.last_emit == i64::MIN {
+            e.last_emit = now;
+            return Some(Hit {
+                update: false,
+                count: e.count,
+                first_ts: e.first_ts,
+            });
+        }
+        if now.saturating_sub(e.last_emit) >= cooldown {
+            e.last_emit = now;
+            return Some(Hit {
+                update: true,
+                count: e.count,
+                first_ts: e.first_ts,
+            });
+        }
+        self.suppressed += 1;
+        None
+    }
+
+    /// Forces the next occurrence of `key` to be emitted (as an update), e.g. on escalation.
+    pub fn escalate(&mut self, key: &str) {
+        if let Some(e) = self.map.get_mut(&key.to_string()) {
+            if e.last_emit != i64::MIN {
+                e.last_emit = i64::MIN + 1;
+            }
+        }
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.map.evictions
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Seconds (config) to packet-time nanoseconds, saturating; NaN = 0.
+pub fn secs(s: f64) -> i64 {
+    if s.is_nan() {
+        0
+    } else {
+        (s * 1e9).clamp(i64::MIN as f64, i64::MAX as f64) as i64
+    }
+}
+
+/// An alert with the common fields filled; the detector adds addresses and evidence.
+pub fn new_alert(
+    ts: TsNanos,
+    detector: &'static str,
+    severity: Severity,
+    signature: String,
+    dedupe_key: String,
+    hit: Hit,
+) -> Alert {
+    let mut evidence = serde_json::Map::new();
+    evidence.insert("occurrences".into(), hit.count.into());
+    evidence.insert(
+        "first_seen".into(),
+        serde_json::Value::from(hit.first_ts as f64 / 1e9),
+    );
+    Alert {
+        ts,
+        detector,
+        severity,
+        signature,
+        src_ip: None,
+        src_port: None,
+        dest_ip: None,
+        dest_port: None,
+        proto: None,
+        name: None,
+        evidence,
+        dedupe_key,
+        update: hit.update,
+    }
+}
+
+/// Checks shared by the config sections: positive caps, finite non-negative durations.
+pub fn check_common(what: &str, cooldown_s: f64, caps: &[(&str, usize)]) -> Result<(), String> {
+    if !(cooldown_s.is_finite() && cooldown_s >= 0.0) {
+        return Err(format!("{what}.cooldown_s must be >= 0, got {cooldown_s}"));
+    }
+    for (k, v) in caps {
+        if *v == 0 {
+            return Err(format!("{what}.{k} must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// `v` must be a finite number > 0.
+pub fn check_pos(what: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be a positive number, got {v}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffix_matching() {
+        assert!(under_suffix("a.duckdns.org", "duckdns.org"));
+        assert!(under_suffix("duckdns.org", "duckdns.org"));
+        assert!(!under_suffix("notduckdns.org", "duckdns.org"));
+        assert!(!under_suffix("org", "duckdns.org"));
+        assert!(!under_suffix("x", ""));
+    }
+
+    #[test]
+    fn psl_registrable() {
+        assert_eq!(registrable("a.b.example.co.uk"), Some("example.co.uk"));
+        assert_eq!(registrable("x.duckdns.org"), Some("x.duckdns.org"));
+        assert_eq!(registrable("duckdns.org"), None);
+        assert_eq!(
+            registrable("a.b.t.tunnel-c2.example"),
+            Some("tunnel-c2.example")
+        );
+    }
+
+    #[test]
+    fn entropy_values() {
+        assert_eq!(entropy(""), 0.0);
+        assert_eq!(entropy("aaaa"), 0.0);
+        assert!((entropy("abcd") - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bounded_evicts_lru() {
+        let mut b: Bounded<u32, u32> = Bounded::new(2);
+        *b.entry(1, || 10) += 1;
+        b.entry(2, || 20);
+        b.entry(1, || 0); // touch 1
+        b.entry(3, || 30); // evicts 2
+        assert_eq!(b.len(), 2);
+        assert!(b.get(&2).is_none());
+        assert_eq!(b.get(&1), Some(&11));
+        assert_eq!(b.evictions, 1);
+    }
+
+    #[test]
+    fn dedupe_updates_not_repeats() {
+        let s = NANOS_PER_SEC;
+        let mut d = Dedupe::new(60.0, 10);
+        let h = d.hit("k", 0).unwrap();
+        assert!(!h.update);
+        assert!(d.hit("k", 10 * s).is_none());
+        let h = d.hit("k", 61 * s).unwrap();
+        assert!(h.update);
+        assert_eq!(h.count, 3);
+        assert_eq!(d.suppressed, 1);
+        // Quiet for more than a day: a new alert.
+        let h = d.hit("k", 200_000 * s).unwrap();
+        assert!(!h.update);
+        assert_eq!(h.count, 1);
+    }
+
+    #[test]
+    fn host_labels() {
+        let mut v = Vlans::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(HostKey::new(v, ip).label(), "10.0.0.1");
+        v.push(10);
+        assert_eq!(HostKey::new(v, ip).label(), "10.0.0.1@vlan10");
+        v.push(20);
+        assert_eq!(HostKey::new(v, ip).label(), "10.0.0.1@vlan10.20");
+    }
+}

@@ -1,0 +1,384 @@
+//! `ddns` and `paas`: names (DNS query, CNAME target, TLS SNI, HTTP Host) under dynamic-DNS
+//! or PaaS/tunnel-service suffixes (J-CRAT: attackers' C2 on free dynamic DNS and cloud
+//! hosting). The categorised suffix list is Kizuki's own (`analyzers/data/suffixes.txt`),
+//! extendable per detector with `extra_suffixes`; registrable domains come from the Public
+//! Suffix List (`psl` crate).
+//!
+//! One alert per (internal client, customer name), where the customer name is the label right
+//! under the matched suffix plus the suffix (`evil.duckdns.org` for `a.b.evil.duckdns.org`).
+
+use super::{
+    add_vlan, check_common, new_alert, normalize_name, registrable, AllowConfig, Allowlist, Dedupe,
+    HostKey,
+};
+use crate::net::Network;
+use crate::{Alert, Analyzer, Event, Severity, TsNanos, Vlans};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// The built-in list (see the file's header for the format).
+pub const SUFFIX_DATA: &str = include_str!("../../data/suffixes.txt");
+
+/// Built-in entries of one detector: (suffix, kind).
+pub fn builtin_suffixes(detector: &str) -> Vec<(String, String)> {
+    SUFFIX_DATA
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let det = it.next()?;
+            let suffix = it.next()?;
+            let kind = it.next().unwrap_or(det);
+            (det == detector).then(|| (normalize_name(suffix), kind.to_string()))
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuffixConfig {
+    pub enabled: bool,
+    /// Use the built-in suffix list (`analyzers/data/suffixes.txt`).
+    pub builtin: bool,
+    /// More suffixes (`"example-ddns.net"`, or `"example-ddns.net kind"`).
+    pub extra_suffixes: Vec<String>,
+    /// Which names are checked.
+    pub check_dns: bool,
+    pub check_cname: bool,
+    pub check_sni: bool,
+    pub check_http_host: bool,
+    pub cooldown_s: f64,
+    pub max_alert_keys: usize,
+    pub allow: AllowConfig,
+}
+
+impl Default for SuffixConfig {
+    fn default() -> Self {
+        SuffixConfig {
+            enabled: true,
+            builtin: true,
+            extra_suffixes: Vec::new(),
+            check_dns: true,
+            check_cname: true,
+            check_sni: true,
+            check_http_host: true,
+            cooldown_s: 3_600.0,
+            max_alert_keys: 100_000,
+            allow: AllowConfig::default(),
+        }
+    }
+}
+
+impl SuffixConfig {
+    pub fn validate(&self, what: &str) -> Result<(), String> {
+        check_common(
+            what,
+            self.cooldown_s,
+            &[("max_alert_keys", self.max_alert_keys)],
+        )?;
+        for s in &self.extra_suffixes {
+            let n = normalize_name(s.split_whitespace().next().unwrap_or(""));
+            if n.is_empty() || !n.contains('.') && n.len() < 2 {
+                return Err(format!("{what}.extra_suffixes: bad suffix {s:?}"));
+            }
+        }
+        self.allow.compile(what).map(|_| ())
+    }
+}
+
+/// Which detector an instance is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Ddns,
+    Paas,
+}
+
+impl Category {
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::Ddns => "ddns",
+            Category::Paas => "paas",
+        }
+    }
+}
+
+pub struct SuffixDetector {
+    cat: Category,
+    cfg: SuffixConfig,
+    net: Network,
+    allow: Allowlist,
+    suffixes: HashMap<String, String>,
+    dedupe: Dedupe,
+    pub alerts: u64,
+}
+
+/// The matched suffix (a key of `suffixes`) when `name` is strictly under one.
+fn find_suffix<'a>(suffixes: &HashMap<String, String>, name: &'a str) -> Option<&'a str> {
+    let mut rest = name;
+    // Walk the suffixes of the name from the longest proper one.
+    while let Some(i) = rest.find('.') {
+        rest = &rest[i + 1..];
+        if suffixes.contains_key(rest) {
+            return Some(rest);
+        }
+    }
+    None
+}
+
+impl SuffixDetector {
+    pub fn new(cat: Category, cfg: SuffixConfig, net: Network) -> Result<Self, String> {
+        let what = format!("detectors.{}", cat.id());
+        cfg.validate(&what)?;
+        let mut suffixes: HashMap<String, String> = HashMap::new();
+        if cfg.builtin {
+            suffixes.extend(builtin_suffixes(cat.id()));
+        }
+        for s in &cfg.extra_suffixes {
+            let mut it = s.split_whitespace();
+            let suf = normalize_name(it.next().unwrap_or(""));
+            let kind = it.next().unwrap_or("user").to_string();
+            suffixes.insert(suf, kind);
+        }
+        Ok(SuffixDetector {
+            cat,
+            allow: cfg.allow.compile(&what)?,
+            dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_alert_keys),
+            cfg,
+            net,
+            suffixes,
+            alerts: 0,
+        })
+    }
+
+    pub fn suffix_count(&self) -> usize {
+        self.suffixes.len()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &mut self,
+        ts: TsNanos,
+        vlan: Vlans,
+        client: IpAddr,
+        dest: Option<(IpAddr, u16, u8)>,
+        raw_name: &str,
+        source: &'static str,
+        out: &mut Vec<Alert>,
+    ) {
+        if !self.net.is_internal(client) {
+            return;
+        }
+        let name = normalize_name(raw_name);
+        let Some(suffix) = find_suffix(&self.suffixes, &name) else {
+            return;
+        };
+        if self.allow.name(&name) || self.allow.src(client) {
+            return;
+        }
+        if let Some((d, _, _)) = dest {
+            if self.allow.dest(d) {
+                return;
+            }
+        }
+        let head = &name[..name.len() - suffix.len() - 1];
+        if head == "www" {
+            // The provider's own web site.
+            return;
+        }
+        let customer = format!("{}.{suffix}", head.rsplit('.').next().unwrap_or(head));
+        let kind = self.suffixes.get(suffix).cloned().unwrap_or_default();
+        let host = HostKey::new(vlan, client);
+        let det = self.cat.id();
+        let key = format!("{det}|{}|{customer}", host.label());
+        let Some(hit) = self.dedupe.hit(&key, ts) else {
+            return;
+        };
+        let sev = match (self.cat, kind.as_str()) {
+            (Category::Ddns, _) => Severity::Medium,
+            (Category::Paas, "tunnel") => Severity::Medium,
+            (Category::Paas, _) => Severity::Low,
+        };
+        let what = match self.cat {
+            Category::Ddns => "dynamic-DNS",
+            Category::Paas if kind == "tunnel" => "tunnel-service",
+            Category::Paas => "PaaS/hosting",
+        };
+        let mut a = new_alert(
+            ts,
+            det,
+            sev,
+            format!("KIZUKI {what} name {customer} ({source})"),
+            key,
+            hit,
+        );
+        a.src_ip = Some(client);
+        if let Some((d, p, proto)) = dest {
+            a.dest_ip = Some(d);
+            a.dest_port = Some(p);
+            a.proto = Some(proto);
+        }
+        a.name = Some(name.clone());
+        let ev = &mut a.evidence;
+        ev.insert("suffix".into(), suffix.into());
+        ev.insert("kind".into(), kind.into());
+        ev.insert("customer_name".into(), customer.into());
+        ev.insert("registrable_domain".into(), json!(registrable(&name)));
+        ev.insert("name_source".into(), source.into());
+        add_vlan(&mut a, vlan);
+        self.alerts += 1;
+        out.push(a);
+    }
+}
+
+impl Analyzer for SuffixDetector {
+    fn name(&self) -> &'static str {
+        self.cat.id()
+    }
+
+    fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        match ev {
+            Event::Dns(d) => {
+                let dest = Some((d.server_ip, d.server_port, d.proto));
+                if self.cfg.check_dns {
+                    self.check(d.ts, d.vlan, d.client_ip, dest, &d.qname, "dns_query", out);
+                }
+                if self.cfg.check_cname {
+                    for an in d.answers.iter().filter(|a| a.rtype == 5) {
+                        self.check(d.ts, d.vlan, d.client_ip, dest, &an.data, "dns_cname", out);
+                    }
+                }
+            }
+            Event::Flow(f) => {
+                let Some(n) = &f.server_name else { return };
+                let (ok, src) = match f.server_name_source {
+                    Some(crate::NameSource::HttpHost) => (self.cfg.check_http_host, "http_host"),
+                    _ => (self.cfg.check_sni, "tls_sni"),
+                };
+                if ok {
+                    let dest = Some((f.dest_ip, f.dest_port, f.proto));
+                    self.check(f.last_ts, f.vlan, f.src_ip, dest, n, src, out);
+                }
+            }
+            Event::Burst(b) => {
+                if let (Some(n), true) = (&b.server_name, self.cfg.check_sni) {
+                    let dest = Some((b.dest_ip, b.dest_port, b.proto));
+                    self.check(b.ts, b.vlan, b.src_ip, dest, n, "tls_sni", out);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, _now: TsNanos, _out: &mut Vec<Alert>) {}
+
+    fn snapshot(&self) -> serde_json::Value {
+        json!({
+            "alerts": self.alerts,
+            "suffixes": self.suffixes.len(),
+            "suppressed": self.dedupe.suppressed,
+            "dedupe_evictions": self.dedupe.evictions(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testutil::*;
+
+    fn ddns() -> SuffixDetector {
+        SuffixDetector::new(
+            Category::Ddns,
+            SuffixConfig::default(),
+            Network::default_model(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn builtin_list_parses() {
+        let d = builtin_suffixes("ddns");
+        assert!(d.iter().any(|(s, _)| s == "duckdns.org"));
+        let p = builtin_suffixes("paas");
+        assert!(p
+            .iter()
+            .any(|(s, k)| s == "trycloudflare.com" && k == "tunnel"));
+        assert!(p
+            .iter()
+            .any(|(s, k)| s == "herokuapp.com" && k == "hosting"));
+        assert!(d.len() > 40 && p.len() > 30);
+    }
+
+    #[test]
+    fn dns_query_fires_once_per_customer() {
+        let mut d = ddns();
+        let mut out = Vec::new();
+        d.on_event(&dns_a(1, "10.0.0.5", "duckdns.org", &[]), &mut out); // provider site
+        d.on_event(&dns_a(1, "10.0.0.5", "www.duckdns.org", &[]), &mut out);
+        d.on_event(&dns_a(1, "10.0.0.5", "notduckdns.org", &[]), &mut out);
+        d.on_event(&dns_a(1, "198.51.100.1", "x.duckdns.org", &[]), &mut out); // external client
+        assert!(out.is_empty());
+        d.on_event(&dns_a(2, "10.0.0.5", "C2.Evil.DuckDNS.org.", &[]), &mut out);
+        d.on_event(&dns_a(3, "10.0.0.5", "c3.evil.duckdns.org", &[]), &mut out);
+        assert_eq!(out.len(), 1);
+        let a = &out[0];
+        assert_eq!(a.detector, "ddns");
+        assert_eq!(a.name.as_deref(), Some("c2.evil.duckdns.org"));
+        assert_eq!(a.evidence["customer_name"], json!("evil.duckdns.org"));
+        assert_eq!(a.evidence["registrable_domain"], json!("evil.duckdns.org"));
+        d.on_event(&dns_a(3, "fd00::5", "other.ddns.net", &[]), &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn cname_sni_and_allowlist() {
+        let cfg = SuffixConfig {
+            extra_suffixes: vec!["corp-tunnels.example tunnel".into()],
+            allow: AllowConfig {
+                names: vec!["ourapp.herokuapp.com".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut d = SuffixDetector::new(Category::Paas, cfg, Network::default_model()).unwrap();
+        let mut out = Vec::new();
+        let mut ev = dns_a(1, "10.0.0.5", "www.innocent.example", &[]);
+        if let Event::Dns(t) = &mut ev {
+            t.answers = vec![answer(
+                "www.innocent.example",
+                5,
+                60,
+                "api.ourapp.herokuapp.com",
+            )];
+        }
+        d.on_event(&ev, &mut out);
+        assert!(out.is_empty(), "allowlisted CNAME target");
+        if let Event::Dns(t) = &mut ev {
+            t.answers = vec![answer(
+                "www.innocent.example",
+                5,
+                60,
+                "random-words.trycloudflare.com",
+            )];
+        }
+        d.on_event(&ev, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].severity, Severity::Medium);
+        assert_eq!(out[0].evidence["name_source"], json!("dns_cname"));
+        let mut f = flow(5, "10.0.0.6", "203.0.113.5", 443, 1, 6);
+        f.server_name = Some("x.corp-tunnels.example".into());
+        d.on_event(&Event::Flow(f), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].evidence["kind"], json!("tunnel"));
+        assert_eq!(out[1].dest_port, Some(443));
+        let mut f = flow(5, "10.0.0.6", "203.0.113.5", 443, 1, 6);
+        f.server_name = Some("foo.github.io".into());
+        f.vlan.push(3);
+        d.on_event(&Event::Flow(f), &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].severity, Severity::Low);
+        assert_eq!(out[2].evidence["vlan"], json!([3]));
+    }
+}

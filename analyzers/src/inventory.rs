@@ -1,0 +1,598 @@
+//! `inventory`: passive asset inventory (J-CRAT: know the whole system).
+//!
+//! Internal hosts seen (first/last seen), server roles inferred from *answered* inbound service
+//! traffic (a TCP handshake completed, or a UDP reply), the number of distinct clients per
+//! role, and the internet egress points (internal hosts talking to the most external
+//! destinations). After the learning period (`learning_s` of packet time since the first
+//! event), a host taking a new server role raises a `new_server` alert.
+//!
+//! Exposed through [`Inventory::snapshot`] (JSON, for `kizuki report` and diffing) and
+//! [`Inventory::role_counts`] (for the `kizuki_inventory_hosts{role}` gauge). Every map is
+//! capped: hosts (LRU), ports per role, clients per role (count saturates), destinations.
+
+use crate::detectors::{
+    add_vlan, check_common, direct_ip::established, new_alert, secs, AllowConfig, Allowlist,
+    Bounded, Dedupe, HostKey,
+};
+use crate::net::Network;
+use crate::{ipproto, Alert, Analyzer, CloseReason, Event, Flow, Severity, TsNanos};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+
+/// Server role of a (protocol, port) answered by an internal host.
+pub fn role_of(proto: u8, port: u16) -> Option<&'static str> {
+    let tcp = proto == ipproto::TCP;
+    let udp = proto == ipproto::UDP;
+    Some(match port {
+        53 | 853 if tcp || udp => "dns",
+        25 | 465 | 587 | 110 | 143 | 993 | 995 if tcp => "mail",
+        80 | 443 | 8443 | 8000 if tcp => "web",
+        443 if udp => "web",
+        445 | 139 | 2049 if tcp => "file",
+        2049 if udp => "file",
+        88 | 389 | 636 | 3268 | 3269 if tcp || udp => "auth",
+        1812 | 1813 if udp => "auth",
+        3128 | 8080 if tcp => "proxy",
+        67 if udp => "dhcp",
+        123 if udp => "ntp",
+        22 if tcp => "ssh",
+        3389 if tcp || udp => "rdp",
+        1433 | 1521 | 3306 | 5432 | 6379 | 27017 if tcp => "database",
+        631 | 9100 if tcp => "print",
+        _ => return None,
+    })
+}
+
+/// Every role name, for gauges with a stable label set.
+pub const ROLES: &[&str] = &[
+    "dns", "mail", "web", "file", "auth", "proxy", "dhcp", "ntp", "ssh", "rdp", "database", "print",
+];
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    pub enabled: bool,
+    /// Packet time after the first event before new server roles alert (`new_server`).
+    pub learning_s: f64,
+    /// Raise `new_server` alerts at all.
+    pub new_server_alerts: bool,
+    /// Internal hosts tracked at most (LRU beyond, evictions counted).
+    pub max_hosts: usize,
+    /// Distinct clients remembered per role (the count saturates here).
+    pub max_clients_per_role: usize,
+    /// Hosts written to the snapshot at most.
+    pub snapshot_max_hosts: usize,
+    /// A new role is judged this long (packet time, after the next tick) after it is seen,
+    /// so older records of the same server arriving late from other workers still count as
+    /// "known before". Everything pending is judged at the end of a replay.
+    pub decision_delay_s: f64,
+    pub cooldown_s: f64,
+    pub allow: AllowConfig,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            enabled: true,
+            learning_s: 86_400.0,
+            new_server_alerts: true,
+            max_hosts: 100_000,
+            max_clients_per_role: 1_000,
+            snapshot_max_hosts: 10_000,
+            decision_delay_s: 10.0,
+            cooldown_s: 86_400.0,
+            allow: AllowConfig::default(),
+        }
+    }
+}
+
+impl InventoryConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let w = "detectors.inventory";
+        check_common(
+            w,
+            self.cooldown_s,
+            &[
+                ("max_hosts", self.max_hosts),
+                ("max_clients_per_role", self.max_clients_per_role),
+            ],
+        )?;
+        if !(self.decision_delay_s.is_finite() && self.decision_delay_s >= 0.0) {
+            return Err(format!("{w}.decision_delay_s must be >= 0"));
+        }
+        if !(self.learning_s.is_finite() && self.learning_s >= 0.0) {
+            return Err(format!(
+                "{w}.learning_s must be >= 0, got {}",
+                self.learning_s
+            ));
+        }
+        self.allow.compile(w).map(|_| ())
+    }
+}
+
+struct RoleEntry {
+    ports: BTreeSet<u16>,
+    clients: HashSet<IpAddr>,
+    first_seen: TsNanos,
+    last_seen: TsNanos,
+    flows: u64,
+}
+
+struct HostEntry {
+    first_seen: TsNanos,
+    last_seen: TsNanos,
+    roles: BTreeMap<&'static str, RoleEntry>,
+    ext_flows: u64,
+    ext_dests: HashSet<IpAddr>,
+}
+
+const MAX_PORTS_PER_ROLE: usize = 16;
+const MAX_EXT_DESTS: usize = 1_024;
+
+pub struct Inventory {
+    cfg: InventoryConfig,
+    net: Network,
+    allow: Allowlist,
+    hosts: Bounded<HostKey, HostEntry>,
+    dedupe: Dedupe,
+    start: Option<TsNanos>,
+    learning: i64,
+    now: TsNanos,
+    delay: i64,
+    pending: std::collections::VecDeque<(TsNanos, PendingRole)>,
+    pub alerts: u64,
+}
+
+/// A role seen for the first time after learning, waiting for judgement.
+struct PendingRole {
+    key: HostKey,
+    role: &'static str,
+    client: IpAddr,
+    port: u16,
+    proto: u8,
+    flow_id: u64,
+    ts: TsNanos,
+}
+
+const MAX_PENDING_ROLES: usize = 10_000;
+
+impl Inventory {
+    pub fn new(cfg: InventoryConfig, net: Network) -> Result<Self, String> {
+        cfg.validate()?;
+        Ok(Inventory {
+            allow: cfg.allow.compile("detectors.inventory")?,
+            net,
+            hosts: Bounded::new(cfg.max_hosts),
+            dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_hosts),
+            start: None,
+            learning: secs(cfg.learning_s),
+            now: i64::MIN,
+            delay: secs(cfg.decision_delay_s),
+            pending: std::collections::VecDeque::new(),
+            alerts: 0,
+            cfg,
+        })
+    }
+
+    fn learning_over(&self, t: TsNanos) -> bool {
+        self.start
+            .is_some_and(|s| t.saturating_sub(s) >= self.learning)
+    }
+
+    fn touch(&mut self, key: HostKey, t: TsNanos) -> &mut HostEntry {
+        let h = self.hosts.entry(key, || HostEntry {
+            first_seen: t,
+            last_seen: t,
+            roles: BTreeMap::new(),
+            ext_flows: 0,
+            ext_dests: HashSet::new(),
+        });
+        h.first_seen = h.first_seen.min(t);
+        h.last_seen = h.last_seen.max(t);
+        h
+    }
+
+    /// Number of internal hosts per role (and `all` hosts).
+    pub fn role_counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut m: BTreeMap<&'static str, u64> = ROLES.iter().map(|r| (*r, 0)).collect();
+        m.insert("all", self.hosts.len() as u64);
+        for (_, h) in self.hosts.iter() {
+            for r in h.roles.keys() {
+                *m.entry(r).or_default() += 1;
+            }
+        }
+        m
+    }
+
+    fn on_flow(&mut self, f: &Flow, out: &mut Vec<Alert>) {
+        let t = f.last_ts;
+        if self.start.is_none_or(|s| f.first_ts < s) {
+            self.start = Some(f.first_ts);
+        }
+        let (src_in, dst_in) = (
+            self.net.is_internal(f.src_ip),
+            self.net.is_internal(f.dest_ip),
+        );
+        if src_in {
+            let ext = self.net.is_external(f.dest_ip);
+            let h = self.touch(HostKey::new(f.vlan, f.src_ip), f.first_ts.min(t));
+            h.last_seen = h.last_seen.max(t);
+            if ext && f.reason != CloseReason::Update {
+                h.ext_flows += 1;
+                if h.ext_dests.len() < MAX_EXT_DESTS {
+                    h.ext_dests.insert(f.dest_ip);
+                }
+            }
+        }
+        // A DHCP server answers from :67 to :68 (often to broadcast): the flow's originator.
+        let (server, server_port, client) =
+            if f.proto == ipproto::UDP && f.src_port == 67 && f.dest_port == 68 {
+                (f.src_ip, 67, f.dest_ip)
+            } else {
+                (f.dest_ip, f.dest_port, f.src_ip)
+            };
+        let server_in = if server == f.src_ip { src_in } else { dst_in };
+        let answered = if server == f.src_ip {
+            true
+        } else {
+            established(f)
+        };
+        if !server_in || !answered {
+            return;
+        }
+        let Some(role) = role_of(f.proto, server_port) else {
+            // Still a host that answered: it exists.
+            if dst_in && established(f) {
+                self.touch(HostKey::new(f.vlan, f.dest_ip), f.first_ts);
+            }
+            return;
+        };
+        let key = HostKey::new(f.vlan, server);
+        let learned = self.learning_over(f.first_ts);
+        let cap = self.cfg.max_clients_per_role;
+        let h = self.touch(key, f.first_ts);
+        h.last_seen = h.last_seen.max(t);
+        let new_role = !h.roles.contains_key(role);
+        let r = h.roles.entry(role).or_insert_with(|| RoleEntry {
+            ports: BTreeSet::new(),
+            clients: HashSet::new(),
+            first_seen: f.first_ts,
+            last_seen: t,
+            flows: 0,
+        });
+        r.last_seen = r.last_seen.max(t);
+        r.flows += 1;
+        if r.ports.len() < MAX_PORTS_PER_ROLE {
+            r.ports.insert(server_port);
+        }
+        if r.clients.len() < cap {
+            r.clients.insert(client);
+        }
+        r.first_seen = r.first_seen.min(f.first_ts);
+        if !(new_role && learned && self.cfg.new_server_alerts)
+            || self.allow.any(Some(client), Some(server), None)
+        {
+            return;
+        }
+        let p = PendingRole {
+            key,
+            role,
+            client,
+            port: server_port,
+            proto: f.proto,
+            flow_id: f.flow_id,
+            ts: t,
+        };
+        if self.delay == 0 {
+            return self.judge(p, out);
+        }
+        if self.pending.len() >= MAX_PENDING_ROLES {
+            if let Some((_, old)) = self.pending.pop_front() {
+                self.judge(old, out);
+            }
+        }
+        let due = self.now.max(t).saturating_add(self.delay);
+        self.pending.push_back((due, p));
+    }
+
+    /// Alerts when the role is still new once late records had their chance.
+    fn judge(&mut self, p: PendingRole, out: &mut Vec<Alert>) {
+        let Some(start) = self.start else { return };
+        let Some(h) = self.hosts.get(&p.key) else {
+            return;
+        };
+        let Some(r) = h.roles.get(p.role) else {
+            return;
+        };
+        if r.first_seen.saturating_sub(start) < self.learning {
+            return;
+        }
+        let roles: Vec<&str> = h.roles.keys().copied().collect();
+        let first_seen = h.first_seen;
+        let (role, server, server_port, client, t) = (p.role, p.key.ip, p.port, p.client, p.ts);
+        let dkey = format!("new_server|{}|{role}", p.key.label());
+        let Some(hit) = self.dedupe.hit(&dkey, t) else {
+            return;
+        };
+        let sev = match role {
+            "dns" | "dhcp" | "proxy" | "auth" => Severity::High,
+            _ => Severity::Medium,
+        };
+        let mut a = new_alert(
+            t,
+            "new_server",
+            sev,
+            format!("KIZUKI new {role} server {server} (port {server_port}) after learning"),
+            dkey,
+            hit,
+        );
+        a.src_ip = Some(client);
+        a.dest_ip = Some(server);
+        a.dest_port = Some(server_port);
+        a.proto = Some(p.proto);
+        let ev = &mut a.evidence;
+        ev.insert("role".into(), role.into());
+        ev.insert("roles".into(), json!(roles));
+        ev.insert("host_first_seen".into(), json!(first_seen as f64 / 1e9));
+        ev.insert("flow_id".into(), p.flow_id.into());
+        add_vlan(&mut a, p.key.vlan);
+        self.alerts += 1;
+        out.push(a);
+    }
+}
+
+impl Analyzer for Inventory {
+    fn gauges(&self, out: &mut Vec<crate::GaugeReading>) {
+        for (role, n) in self.role_counts() {
+            out.push(crate::GaugeReading {
+                metric: "kizuki_inventory_hosts",
+                labels: vec![role.to_string()],
+                value: n as f64,
+            });
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "inventory"
+    }
+
+    fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        if let Event::Flow(f) = ev {
+            self.on_flow(f, out);
+        }
+    }
+
+    fn on_tick(&mut self, now: TsNanos, out: &mut Vec<Alert>) {
+        // The same time twice is the end of the input (the sink's final tick): judge all.
+        let flush_all = now <= self.now;
+        self.now = self.now.max(now);
+        while let Some((due, _)) = self.pending.front() {
+            if !flush_all && *due > now {
+                break;
+            }
+            if let Some((_, p)) = self.pending.pop_front() {
+                self.judge(p, out);
+            }
+        }
+        // Ticks come straight from the capture thread, ahead of the workers' records: the
+        // first one marks the start of the learning period.
+        if self.start.is_none_or(|s| now < s) {
+            self.start = Some(now);
+        }
+    }
+
+    fn snapshot(&self) -> serde_json::Value {
+        let ts = |t: TsNanos| json!(t as f64 / 1e9);
+        let mut keys: Vec<&HostKey> = self.hosts.iter().map(|(k, _)| k).collect();
+        keys.sort();
+        let hosts: Vec<serde_json::Value> = keys
+            .iter()
+            .take(self.cfg.snapshot_max_hosts)
+            .filter_map(|k| {
+                let h = self.hosts.get(k)?;
+                let roles: serde_json::Map<String, serde_json::Value> = h
+                    .roles
+                    .iter()
+                    .map(|(r, e)| {
+                        (
+                            r.to_string(),
+                            json!({
+                                "ports": e.ports,
+                                "clients": e.clients.len(),
+                                "clients_capped": e.clients.len() >= self.cfg.max_clients_per_role,
+                                "flows": e.flows,
+                                "first_seen": ts(e.first_seen),
+                                "last_seen": ts(e.last_seen),
+                            }),
+                        )
+                    })
+                    .collect();
+                let mut v = json!({
+                    "ip": k.ip,
+                    "first_seen": ts(h.first_seen),
+                    "last_seen": ts(h.last_seen),
+                    "roles": roles,
+                    "external_flows": h.ext_flows,
+                    "external_destinations": h.ext_dests.len(),
+                });
+                if !k.vlan.is_empty() {
+                    v["vlan"] = json!(k.vlan.ids().collect::<Vec<u16>>());
+                }
+                Some(v)
+            })
+            .collect();
+        let mut egress: Vec<(&HostKey, &HostEntry)> =
+            self.hosts.iter().filter(|(_, h)| h.ext_flows > 0).collect();
+        egress.sort_by(|a, b| {
+            b.1.ext_dests
+                .len()
+                .cmp(&a.1.ext_dests.len())
+                .then(b.1.ext_flows.cmp(&a.1.ext_flows))
+                .then(a.0.cmp(b.0))
+        });
+        let egress: Vec<serde_json::Value> = egress
+            .iter()
+            .take(10)
+            .map(|(k, h)| {
+                json!({
+                    "host": k.label(),
+                    "external_destinations": h.ext_dests.len(),
+                    "external_flows": h.ext_flows,
+                    "configured_proxy": self.net.proxies.contains(k.ip),
+                })
+            })
+            .collect();
+        json!({
+            "hosts_total": self.hosts.len(),
+            "host_evictions": self.hosts.evictions,
+            "role_counts": self.role_counts(),
+            "learning_until": self.start.map(|s| ts(s.saturating_add(self.learning))),
+            "egress_points": egress,
+            "hosts": hosts,
+            "hosts_truncated": self.hosts.len() > self.cfg.snapshot_max_hosts,
+            "new_server_alerts": self.alerts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::testutil::*;
+    use crate::ConnState;
+
+    fn inv(learning_s: f64) -> Inventory {
+        Inventory::new(
+            InventoryConfig {
+                learning_s,
+                decision_delay_s: 0.0,
+                ..Default::default()
+            },
+            Network::default_model(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn roles_from_answered_inbound_traffic() {
+        let mut i = inv(3600.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(1, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        i.on_event(&tcp_flow(2, "10.0.0.5", "10.0.0.80", 443, 1), &mut out);
+        i.on_event(&tcp_flow(3, "10.0.0.6", "10.0.0.80", 443, 1), &mut out);
+        let mut rej = flow(4, "10.0.0.5", "10.0.0.22", 22, 1, 6);
+        rej.conn_state = ConnState::REJ;
+        i.on_event(&Event::Flow(rej), &mut out); // not answered: no role
+        let mut dhcp = flow(5, "10.0.0.1", "255.255.255.255", 68, 0, 17);
+        dhcp.src_port = 67;
+        i.on_event(&Event::Flow(dhcp), &mut out);
+        i.on_event(&tcp_flow(6, "10.0.0.5", "203.0.113.9", 443, 1), &mut out); // egress
+        assert!(out.is_empty(), "learning period");
+        let c = i.role_counts();
+        assert_eq!(c["dns"], 1);
+        assert_eq!(c["web"], 1);
+        assert_eq!(c["ssh"], 0);
+        assert_eq!(c["dhcp"], 1);
+        let s = i.snapshot();
+        let web = s["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["ip"] == "10.0.0.80")
+            .unwrap();
+        assert_eq!(web["roles"]["web"]["clients"], json!(2));
+        assert_eq!(s["egress_points"][0]["host"], json!("10.0.0.5"));
+    }
+
+    #[test]
+    fn new_server_after_learning_and_vlan_separation() {
+        let mut i = inv(100.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(0, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        i.on_event(&udp_flow(200, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        assert!(out.is_empty(), "known role");
+        // Same address on VLAN 20 starts answering DNS: another host, a new server.
+        let mut f = flow(210, "10.0.0.5", "10.0.0.53", 53, 0, 17);
+        f.vlan.push(20);
+        i.on_event(&Event::Flow(f), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].detector, "new_server");
+        assert_eq!(out[0].dest_ip, Some(ip("10.0.0.53")));
+        assert_eq!(out[0].dest_port, Some(53));
+        assert_eq!(out[0].evidence["vlan"], json!([20]));
+        assert_eq!(out[0].severity, Severity::High);
+        // IPv6 web server appears; the allowlisted one does not alert.
+        i.on_event(&tcp_flow(220, "fd00::5", "fd00::80", 80, 1), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].evidence["role"], json!("web"));
+        let mut i2 = Inventory::new(
+            InventoryConfig {
+                learning_s: 0.0,
+                decision_delay_s: 0.0,
+                allow: AllowConfig {
+                    dest: vec!["10.9.0.0/16".into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            Network::default_model(),
+        )
+        .unwrap();
+        out.clear();
+        i2.on_event(&tcp_flow(1, "10.0.0.5", "10.9.0.80", 80, 1), &mut out);
+        assert!(out.is_empty());
+        // External servers are not inventoried (the allowlisted one still is, silently).
+        i2.on_event(&tcp_flow(1, "10.0.0.5", "203.0.113.80", 80, 1), &mut out);
+        assert_eq!(i2.role_counts()["web"], 1);
+    }
+
+    #[test]
+    fn late_record_of_a_known_role_does_not_alert() {
+        let mut i = Inventory::new(
+            InventoryConfig {
+                learning_s: 60.0,
+                ..Default::default()
+            },
+            Network::default_model(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        i.on_tick(ts(0), &mut out);
+        i.on_tick(ts(100), &mut out);
+        // The t=100 record arrives before the t=0 one of the same server.
+        i.on_event(&tcp_flow(100, "10.0.0.6", "10.0.0.80", 80, 1), &mut out);
+        i.on_event(&tcp_flow(0, "10.0.0.5", "10.0.0.80", 80, 1), &mut out);
+        i.on_event(&udp_flow(100, "10.0.0.5", "10.0.0.81", 53), &mut out);
+        i.on_tick(ts(100), &mut out); // end of input
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].dest_ip, Some(ip("10.0.0.81")));
+    }
+
+    #[test]
+    fn bounded_hosts_and_clients() {
+        let mut i = Inventory::new(
+            InventoryConfig {
+                max_hosts: 50,
+                max_clients_per_role: 10,
+                ..Default::default()
+            },
+            Network::default_model(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        for n in 0..2000u32 {
+            let c = std::net::Ipv4Addr::from(0x0a01_0000 + n).to_string();
+            i.on_event(&tcp_flow(1, &c, "10.0.0.80", 443, 1), &mut out);
+        }
+        assert_eq!(i.hosts.len(), 50);
+        let s = i.snapshot();
+        assert_eq!(s["hosts_total"], json!(50));
+        let web = i
+            .hosts
+            .get(&HostKey::new(Default::default(), ip("10.0.0.80")))
+            .unwrap();
+        assert_eq!(web.roles["web"].clients.len(), 10);
+    }
+}

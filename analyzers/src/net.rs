@@ -1,0 +1,312 @@
+//! Address sets and the network model the detectors share: which addresses are internal,
+//! which hosts are proxies, resolvers, mail servers or sinkholes, and which addresses are
+//! neither internal nor external (link-local, multicast, broadcast, loopback, unspecified).
+//!
+//! Pure data: built once from configuration strings, then queried per event.
+
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One CIDR block (`10.0.0.0/8`, `fc00::/7`, or a bare address = a host route).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cidr {
+    V4 { net: u32, len: u8 },
+    V6 { net: u128, len: u8 },
+}
+
+impl Cidr {
+    /// Parses `ADDR` or `ADDR/LEN`. Host bits set under the mask are an error (a typo such
+    /// as `10.1.2.3/8` is more likely than intent).
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (
+                a,
+                Some(
+                    l.parse::<u8>()
+                        .map_err(|_| format!("{s:?}: bad prefix length"))?,
+                ),
+            ),
+            None => (s, None),
+        };
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: not an IP address or CIDR"))?;
+        match ip {
+            IpAddr::V4(a) => {
+                let len = len.unwrap_or(32);
+                if len > 32 {
+                    return Err(format!("{s:?}: prefix length over 32"));
+                }
+                let net = u32::from(a);
+                if net & !mask4(len) != 0 {
+                    return Err(format!(
+                        "{s:?}: host bits set (did you mean {}/{len}?)",
+                        Ipv4Addr::from(net & mask4(len))
+                    ));
+                }
+                Ok(Cidr::V4 { net, len })
+            }
+            IpAddr::V6(a) => {
+                let len = len.unwrap_or(128);
+                if len > 128 {
+                    return Err(format!("{s:?}: prefix length over 128"));
+                }
+                let net = u128::from(a);
+                if net & !mask6(len) != 0 {
+                    return Err(format!(
+                        "{s:?}: host bits set (did you mean {}/{len}?)",
+                        Ipv6Addr::from(net & mask6(len))
+                    ));
+                }
+                Ok(Cidr::V6 { net, len })
+            }
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self, canonical(ip)) {
+            (Cidr::V4 { net, len }, IpAddr::V4(a)) => u32::from(a) & mask4(*len) == *net,
+            (Cidr::V6 { net, len }, IpAddr::V6(a)) => u128::from(a) & mask6(*len) == *net,
+            _ => false,
+        }
+    }
+}
+
+fn mask4(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
+}
+
+fn mask6(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len as u32)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) compare as their IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+/// A set of CIDR blocks (linear scan: the sets are short and configured by hand).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CidrSet {
+    blocks: Vec<Cidr>,
+}
+
+impl CidrSet {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<CidrSet, String> {
+        let blocks = items
+            .iter()
+            .map(|s| Cidr::parse(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CidrSet { blocks })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.blocks.iter().any(|b| b.contains(ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+/// Where an address sits relative to the monitored network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Zone {
+    Internal,
+    External,
+    /// Link-local, multicast, broadcast, loopback, unspecified: never "outbound".
+    Special,
+}
+
+/// Link-local, multicast, limited broadcast, loopback, unspecified (either family).
+pub fn is_special(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(a) => {
+            a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || a.octets()[0] == 0
+        }
+        IpAddr::V6(a) => {
+            let seg0 = a.segments()[0];
+            a.is_loopback() || a.is_unspecified() || a.is_multicast() || (seg0 & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The `[network]` configuration section: lists of CIDRs or addresses.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// The monitored network. Default: RFC 1918, RFC 6598 shared space (100.64/10), ULA fc00::/7.
+    /// Link-local, multicast and loopback are never internal nor external.
+    pub internal: Vec<String>,
+    /// Forward proxies: their outbound web traffic is expected (`proxy_bypass` needs this set).
+    pub proxies: Vec<String>,
+    /// The organisation's DNS resolvers (`dns_bypass` needs this set).
+    pub resolvers: Vec<String>,
+    /// Hosts allowed to send SMTP to the internet (`op25b`).
+    pub mail_servers: Vec<String>,
+    /// Sinkhole addresses a resolver answers for blocked names (dormant C2 polling).
+    pub sinkholes: Vec<String>,
+}
+
+/// Default `network.internal`.
+pub const DEFAULT_INTERNAL: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            internal: DEFAULT_INTERNAL.iter().map(|s| s.to_string()).collect(),
+            proxies: Vec::new(),
+            resolvers: Vec::new(),
+            mail_servers: Vec::new(),
+            sinkholes: Vec::new(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Parses every list; the error names the key.
+    pub fn compile(&self) -> Result<Network, String> {
+        let p =
+            |key: &str, v: &[String]| CidrSet::parse(v).map_err(|e| format!("network.{key}: {e}"));
+        Ok(Network {
+            internal: p("internal", &self.internal)?,
+            proxies: p("proxies", &self.proxies)?,
+            resolvers: p("resolvers", &self.resolvers)?,
+            mail_servers: p("mail_servers", &self.mail_servers)?,
+            sinkholes: p("sinkholes", &self.sinkholes)?,
+        })
+    }
+}
+
+/// The compiled network model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Network {
+    pub internal: CidrSet,
+    pub proxies: CidrSet,
+    pub resolvers: CidrSet,
+    pub mail_servers: CidrSet,
+    pub sinkholes: CidrSet,
+}
+
+impl Network {
+    /// The default model (RFC 1918 + 100.64/10 + ULA internal, nothing else configured).
+    pub fn default_model() -> Network {
+        NetworkConfig::default()
+            .compile()
+            .expect("default network config is valid")
+    }
+
+    pub fn zone(&self, ip: IpAddr) -> Zone {
+        if is_special(ip) {
+            Zone::Special
+        } else if self.internal.contains(ip) {
+            Zone::Internal
+        } else {
+            Zone::External
+        }
+    }
+
+    pub fn is_internal(&self, ip: IpAddr) -> bool {
+        self.zone(ip) == Zone::Internal
+    }
+
+    pub fn is_external(&self, ip: IpAddr) -> bool {
+        self.zone(ip) == Zone::External
+    }
+
+    /// Internal source, external destination.
+    pub fn is_outbound(&self, src: IpAddr, dst: IpAddr) -> bool {
+        self.is_internal(src) && self.is_external(dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_parse_and_contains() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains(ip("10.255.1.2")));
+        assert!(!c.contains(ip("11.0.0.1")));
+        assert!(c.contains(ip("::ffff:10.1.2.3")), "v4-mapped v6");
+        let h = Cidr::parse("192.0.2.7").unwrap();
+        assert!(h.contains(ip("192.0.2.7")) && !h.contains(ip("192.0.2.8")));
+        let v6 = Cidr::parse("fc00::/7").unwrap();
+        assert!(v6.contains(ip("fd00:1::5")));
+        assert!(!v6.contains(ip("2001:db8::1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("10.1.2.3/8").unwrap_err().contains("host bits"));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("nonsense").is_err());
+        assert!(Cidr::parse("::/129").is_err());
+    }
+
+    #[test]
+    fn zones() {
+        let n = Network::default_model();
+        assert_eq!(n.zone(ip("192.168.1.1")), Zone::Internal);
+        assert_eq!(n.zone(ip("100.64.3.3")), Zone::Internal);
+        assert_eq!(n.zone(ip("fd12::1")), Zone::Internal);
+        assert_eq!(n.zone(ip("8.8.8.8")), Zone::External);
+        assert_eq!(n.zone(ip("2001:db8::1")), Zone::External);
+        for s in [
+            "169.254.1.1",
+            "224.0.0.251",
+            "255.255.255.255",
+            "127.0.0.1",
+            "0.0.0.0",
+            "fe80::1",
+            "ff02::fb",
+            "::1",
+            "::",
+        ] {
+            assert_eq!(n.zone(ip(s)), Zone::Special, "{s}");
+        }
+        assert!(n.is_outbound(ip("10.0.0.1"), ip("1.1.1.1")));
+        assert!(!n.is_outbound(ip("1.1.1.1"), ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn compile_names_key() {
+        let c = NetworkConfig {
+            proxies: vec!["10.0.0.300".into()],
+            ..Default::default()
+        };
+        assert!(c.compile().unwrap_err().starts_with("network.proxies"));
+    }
+}

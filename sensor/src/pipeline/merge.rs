@@ -1,0 +1,157 @@
+//! Deterministic merging of the workers' event streams in the sink.
+//!
+//! Each source (a worker shard, or the dispatcher for tunnel flows) sends its events and,
+//! after every packet-time tick, a watermark. Events between two watermarks form an epoch.
+//! The sink takes epoch k of every source together, orders it by event time, and only then
+//! ticks the analyzers to the watermark. So analyzers see the same sequence on every run of
+//! a replay, whatever the thread scheduling, and never see an event of a second the
+//! analyzers were already ticked past.
+
+use analyzers::{Event, TsNanos};
+use std::collections::VecDeque;
+
+#[derive(Default)]
+struct Source {
+    current: Vec<Event>,
+    ready: VecDeque<(TsNanos, Vec<Event>)>,
+    done: bool,
+}
+
+pub(super) struct EpochMerger {
+    sources: Vec<Source>,
+}
+
+/// One merged epoch: events in time order, then the watermark to tick to (`None` for the
+/// final epoch after every source finished).
+pub(super) struct Epoch {
+    pub events: Vec<Event>,
+    pub watermark: Option<TsNanos>,
+}
+
+impl EpochMerger {
+    pub fn new(sources: usize) -> Self {
+        Self {
+            sources: (0..sources.max(1)).map(|_| Source::default()).collect(),
+        }
+    }
+
+    pub fn events(&mut self, src: usize, evs: Vec<Event>) {
+        if let Some(s) = self.sources.get_mut(src) {
+            if s.current.is_empty() {
+                s.current = evs;
+            } else {
+                s.current.extend(evs);
+            }
+        }
+    }
+
+    pub fn watermark(&mut self, src: usize, t: TsNanos) {
+        if let Some(s) = self.sources.get_mut(src) {
+            let evs = std::mem::take(&mut s.current);
+            s.ready.push_back((t, evs));
+        }
+    }
+
+    /// The source will send nothing more.
+    pub fn done(&mut self, src: usize) {
+        if let Some(s) = self.sources.get_mut(src) {
+            let evs = std::mem::take(&mut s.current);
+            if !evs.is_empty() {
+                s.ready.push_back((TsNanos::MAX, evs));
+            }
+            s.done = true;
+        }
+    }
+
+    /// Marks every source finished (their channel closed).
+    pub fn finish_all(&mut self) {
+        for i in 0..self.sources.len() {
+            if !self.sources[i].done {
+                self.done(i);
+            }
+        }
+    }
+
+    /// The next epoch every source has completed, if any.
+    pub fn next(&mut self) -> Option<Epoch> {
+        if self.sources.iter().any(|s| !s.done && s.ready.is_empty()) {
+            return None;
+        }
+        let t = self
+            .sources
+            .iter()
+            .filter_map(|s| s.ready.front().map(|e| e.0))
+            .min()?;
+        let mut events = Vec::new();
+        for s in &mut self.sources {
+            if s.ready.front().is_some_and(|e| e.0 == t) {
+                if let Some((_, evs)) = s.ready.pop_front() {
+                    events.extend(evs);
+                }
+            }
+        }
+        // Stable: events of one source keep their order when times tie.
+        events.sort_by_key(Event::ts);
+        Some(Epoch {
+            events,
+            watermark: (t != TsNanos::MAX).then_some(t),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzers::{DnsTxn, Vlans};
+
+    fn dns(ts: TsNanos) -> Event {
+        Event::Dns(DnsTxn {
+            ts,
+            flow_id: 0,
+            client_ip: "10.0.0.1".parse().unwrap(),
+            client_port: 1,
+            server_ip: "10.0.0.2".parse().unwrap(),
+            server_port: 53,
+            proto: 17,
+            vlan: Vlans::default(),
+            community_id: String::new(),
+            id: 0,
+            qname: String::new(),
+            qtype: 1,
+            qclass: 1,
+            opcode: 0,
+            rcode: None,
+            answers: vec![],
+            authoritative: false,
+            truncated: false,
+            recursion_desired: false,
+            recursion_available: false,
+            rtt_ns: None,
+            query_seen: true,
+        })
+    }
+
+    #[test]
+    fn epochs_wait_for_every_source_and_sort_by_time() {
+        let mut m = EpochMerger::new(2);
+        m.events(0, vec![dns(5), dns(9)]);
+        m.watermark(0, 10);
+        assert!(m.next().is_none(), "source 1 has not reached 10 yet");
+        m.events(1, vec![dns(7)]);
+        m.watermark(1, 10);
+        let e = m.next().unwrap();
+        assert_eq!(e.watermark, Some(10));
+        assert_eq!(
+            e.events.iter().map(Event::ts).collect::<Vec<_>>(),
+            vec![5, 7, 9]
+        );
+        assert!(m.next().is_none());
+        m.events(0, vec![dns(11)]);
+        m.done(0);
+        m.done(1);
+        let e = m.next().unwrap();
+        assert_eq!(e.watermark, None);
+        assert_eq!(e.events.len(), 1);
+        assert!(m.next().is_none());
+    }
+}
