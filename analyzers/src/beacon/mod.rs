@@ -49,9 +49,9 @@ const RESCORE_MIN_NS: i64 = 1_000_000_000;
 const NONPERIODIC_RESCORE_NS: i64 = 30_000_000_000;
 /// Housekeeping (idle keys, expired names, stale prevalence) every this many ns.
 const SWEEP_NS: i64 = 60_000_000_000;
-/// A key counts towards its destination's prevalence from this raw score (and the
-/// significance gate): "periodic the same way", not necessarily alert-worthy.
-const PREVALENCE_MIN_RAW: f64 = 0.5;
+/// Beats from one source before it counts towards its destination's prevalence: repeated
+/// contact, not a single visit (3: two gaps, the least that can repeat).
+const PREVALENCE_MIN_BEATS: usize = 3;
 /// TCP bursts whose first packet is at most this long (IPv4 / IPv6 IP length) carry no
 /// payload: ACKs, FINs, TCP keep-alive probes. They are not callbacks.
 const TCP_CONTROL_MAX_V4: u32 = 59;
@@ -452,6 +452,13 @@ impl BeaconAnalyzer {
         st.dirty = false;
         st.queued = false;
         st.last_scored = now;
+        // Prevalence counts every source in repeated contact with the destination (at least
+        // PREVALENCE_MIN_BEATS beats), periodic or not yet: the first host of a fleet to
+        // look periodic is then already judged against the whole fleet, not alerted on
+        // before the others caught up.
+        if st.ring.len() >= PREVALENCE_MIN_BEATS {
+            self.prevalence.observe(&key.dest_id(), key.src(), now);
+        }
         if st.ring.len() < cfg.min_beats.min(cfg.ring_cap()) {
             return;
         }
@@ -485,9 +492,6 @@ impl BeaconAnalyzer {
         let significant =
             fit.significance >= score::required_significance(cfg.min_significance, sc.gaps.len());
         let dest = key.dest_id();
-        if in_range && significant && raw >= PREVALENCE_MIN_RAW {
-            self.prevalence.observe(&dest, key.src(), now);
-        }
         let pf = self.prevalence.factor(&dest);
         parts.prevalence_factor = pf;
         parts.total = raw * pf;
