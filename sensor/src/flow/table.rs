@@ -54,8 +54,11 @@ pub struct PacketMeta {
 #[derive(Clone, Copy, Debug, Default)]
 struct SeqTrack {
     init: bool,
+    acked_init: bool,
     /// Next expected sequence number.
     next: u32,
+    /// Highest sequence number the peer acknowledged for this direction.
+    acked: u32,
 }
 
 /// Per-flow state (index 0 = originator, 1 = responder).
@@ -388,7 +391,7 @@ impl FlowEntry {
         }
         self.pkts[d] += 1;
         self.bytes[d] += u64::from(p.ip_len);
-        let Some((flags, seq, _ack)) = p.tcp else {
+        let Some((flags, seq, ack)) = p.tcp else {
             self.payload[d] += u64::from(p.payload_len);
             if p.proto == 17 && p.payload_len > 0 {
                 self.history.add(b'D', orig);
@@ -439,6 +442,17 @@ impl FlowEntry {
         } else if flags & SYN != 0 && seq_lt(st.next, start) {
             st.next = start;
         }
+        // The ACK covers the other direction's data: remember the highest, so data that was
+        // acknowledged but never seen counts as capture loss when the flow ends (Zeek's
+        // capture-loss idea; judged at the end, so SPAN reordering of an ACK ahead of its
+        // data is not loss).
+        if flags & ACK != 0 && flags & RST == 0 {
+            let o = &mut self.seq[1 - d];
+            if !o.acked_init || seq_lt(o.acked, ack) {
+                o.acked = ack;
+                o.acked_init = true;
+            }
+        }
         let closed = |s: EndpointState| matches!(s, EndpointState::Closed | EndpointState::Reset);
         if self.close_at.is_none()
             && (flags & RST != 0 || (closed(self.ep[0]) && closed(self.ep[1])))
@@ -448,6 +462,17 @@ impl FlowEntry {
             self.close_at = Some(at);
             closing.push_back((at, *key));
         }
+    }
+
+    /// Bytes acknowledged by a peer but never seen (a gap of 1 is a FIN's sequence number).
+    fn acked_unseen(&self) -> u64 {
+        self.seq
+            .iter()
+            .filter(|t| t.init && t.acked_init && seq_lt(t.next, t.acked))
+            .map(|t| t.acked.wrapping_sub(t.next))
+            .filter(|&gap| gap > 1 && gap < MAX_GAP)
+            .map(u64::from)
+            .sum()
     }
 
     fn conn_state(&self, proto: u8) -> ConnState {
@@ -496,7 +521,7 @@ impl FlowEntry {
             server_name: self.name.as_deref().map(str::to_string),
             server_name_source: self.name_source,
             community_id: community_id_v1(0, src_ip, dest_ip, key.proto, src_port, dest_port),
-            missed_bytes: self.missed,
+            missed_bytes: self.missed + self.acked_unseen(),
         }
     }
 }
@@ -564,6 +589,31 @@ mod tests {
     }
 
     #[test]
+    fn acked_but_unseen_data_is_capture_loss() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        let tcp = |ts, fwd: bool, flags, seq, ack, len| {
+            let (s, sp, d, dp) = if fwd {
+                ("10.0.0.1", 40000, "10.0.0.2", 80)
+            } else {
+                ("10.0.0.2", 80, "10.0.0.1", 40000)
+            };
+            let mut m = udp(ts, s, sp, d, dp);
+            m.proto = 6;
+            m.tcp = Some((flags, seq, ack));
+            m.payload_len = len;
+            m
+        };
+        t.track(&tcp(0, true, SYN, 100, 0, 0), &mut out);
+        t.track(&tcp(1, false, SYN | ACK, 500, 101, 0), &mut out);
+        t.track(&tcp(2, true, ACK, 101, 501, 100), &mut out);
+        // The server acknowledges 1000 more bytes the sensor never saw.
+        t.track(&tcp(3, false, ACK, 501, 1201, 0), &mut out);
+        t.flush(&mut out);
+        assert_eq!(out[0].missed_bytes, 1000);
+    }
+
+    #[test]
     fn bursts_after_idle_gap() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
@@ -624,6 +674,7 @@ mod tests {
         assert_eq!(out[0].conn_state, ConnState::SF);
         assert_eq!(out[0].payload_toserver, 10);
         assert_eq!(out[0].history, "ShADTFf");
+        assert_eq!(out[0].missed_bytes, 0);
         t.flush(&mut out);
         assert_eq!(out[1].conn_state, ConnState::S0);
     }

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub flows_active: IntGauge,
     pub flows: IntCounterVec,
     pub flow_evictions: IntCounter,
+    pub tcp_payload_bytes: IntCounter,
+    pub tcp_missed_bytes: IntCounter,
     pub dns_queries: IntCounterVec,
     pub dns_response_seconds: Histogram,
     pub dns_unanswered: IntCounter,
@@ -247,6 +249,14 @@ impl Metrics {
             flow_evictions: counter(
                 "kizuki_flow_evictions_total",
                 "Flows pushed out of a full flow table.",
+            ),
+            tcp_payload_bytes: counter(
+                "kizuki_tcp_payload_bytes_total",
+                "TCP payload bytes seen, from sequence numbers of finished flows.",
+            ),
+            tcp_missed_bytes: counter(
+                "kizuki_tcp_missed_bytes_total",
+                "TCP bytes a peer acknowledged or skipped past that the sensor never saw (capture loss estimate: missed / (missed + payload)).",
             ),
             dns_queries: counter_vec(
                 "kizuki_dns_queries_total",

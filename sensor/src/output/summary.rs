@@ -46,6 +46,14 @@ pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
         "flows_by_conn_state": r.sink.flows_by_conn_state,
         "flow_updates": r.sink.flow_updates,
         "flows_evicted": r.sink.flows_evicted,
+        "tcp_payload_bytes": r.sink.tcp_payload_bytes,
+        "tcp_missed_bytes": r.sink.tcp_missed_bytes,
+        "capture_loss_ratio": if r.sink.tcp_payload_bytes + r.sink.tcp_missed_bytes > 0 {
+            r.sink.tcp_missed_bytes as f64
+                / (r.sink.tcp_payload_bytes + r.sink.tcp_missed_bytes) as f64
+        } else {
+            0.0
+        },
         "dns_transactions": r.sink.dns_transactions,
         "dns_answered": r.sink.dns_answered,
         "dns_unanswered": r.sink.dns_unanswered,

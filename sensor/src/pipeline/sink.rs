@@ -27,6 +27,8 @@ pub struct SinkReport {
     pub flows_by_conn_state: BTreeMap<String, u64>,
     pub flow_updates: u64,
     pub flows_evicted: u64,
+    pub tcp_payload_bytes: u64,
+    pub tcp_missed_bytes: u64,
     pub dns_transactions: u64,
     pub dns_answered: u64,
     pub dns_unanswered: u64,
@@ -280,6 +282,13 @@ fn handle(
                     .entry(f.conn_state.as_str().to_string())
                     .or_default() += 1;
                 m.flows.with_label_values(&[p]).inc();
+                if f.proto == 6 {
+                    m.tcp_payload_bytes
+                        .inc_by(f.payload_toserver + f.payload_toclient);
+                    m.tcp_missed_bytes.inc_by(f.missed_bytes);
+                    rep.tcp_payload_bytes += f.payload_toserver + f.payload_toclient;
+                    rep.tcp_missed_bytes += f.missed_bytes;
+                }
                 if f.reason == CloseReason::Evicted {
                     rep.flows_evicted += 1;
                     m.flow_evictions.inc();
