@@ -15,12 +15,17 @@ checks=(
   "dig dnsutils"
   "dnsmasq dnsmasq-base"
   "curl curl"
+  "openssl openssl"
   "python3 python3"
   "tshark tshark"
   "capinfos wireshark-common"
   "/usr/bin/time time"
   "promtool prometheus"
   "/usr/bin/prometheus-alertmanager prometheus-alertmanager"
+  "swaks swaks"
+  "zip zip"
+  "7z p7zip-full"
+  "dpkg:python3-aiosmtpd python3-aiosmtpd"
 )
 
 present() {

@@ -312,12 +312,89 @@ pub struct FlowBurst {
     pub flow_start: TsNanos,
 }
 
+/// One entry of an archive attachment, listed from its headers without extracting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Path inside the archive (decoded: UTF-8 flag, else UTF-8 if valid, else Shift_JIS).
+    pub name: String,
+    /// Uncompressed size the header declares.
+    pub size: u64,
+    /// Encrypted entry (ZipCrypto or AES): the name stays readable, the content does not.
+    pub encrypted: bool,
+    /// For an entry of a nested archive (one level): the name of that archive in the outer one.
+    pub container: Option<String>,
+    /// File type by magic bytes when the entry's first bytes were readable (`pe`, `elf`...).
+    pub magic: Option<String>,
+}
+
+/// A MIME leaf part of a message that is an attachment (a file name, `attachment`
+/// disposition or a non-text body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailAttachment {
+    /// Decoded file name (RFC 2231 / RFC 2047), if any.
+    pub name: Option<String>,
+    /// `type/subtype`, lower case (`application/octet-stream` when absent and not text).
+    pub content_type: String,
+    /// Decoded size in bytes (the whole part, even past the inspection window).
+    pub size: u64,
+    /// SHA-256 of the decoded content, lower-case hex (empty if the part was cut short).
+    pub sha256: String,
+    /// File type by magic bytes (`pe`, `elf`, `zip`, `7z`, `rar`, `pdf`, `ole`...).
+    pub magic: Option<String>,
+    /// Archive entries (ZIP), nested archives one level deep included.
+    pub entries: Vec<ArchiveEntry>,
+    /// Some archive entry is encrypted.
+    pub encrypted: bool,
+    /// The archive listing is incomplete (too many entries, window or memory limits).
+    pub entries_truncated: bool,
+    /// The part was cut short (message size limit or end of session before its end).
+    pub truncated: bool,
+}
+
+/// One message carried by a plaintext SMTP session (DATA or BDAT).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MailMessage {
+    /// Time of the packet that ended the message.
+    pub ts: TsNanos,
+    pub flow_id: u64,
+    /// SMTP client and server.
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    pub vlan: Vlans,
+    pub community_id: String,
+    /// HELO/EHLO argument.
+    pub helo: Option<String>,
+    /// Envelope sender (MAIL FROM, without brackets).
+    pub mail_from: Option<String>,
+    /// Envelope recipients (RCPT TO), capped.
+    pub rcpt_to: Vec<String>,
+    /// Header fields (decoded RFC 2047), capped.
+    pub header_from: Option<String>,
+    pub header_to: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    /// 1 for the first message of the session, 2 for the next...
+    pub trans_depth: u32,
+    /// `DATA` or `BDAT`.
+    pub transfer: &'static str,
+    /// Several commands sent before their responses (RFC 2920).
+    pub pipelined: bool,
+    /// Message bytes seen (after dot-unstuffing).
+    pub size: u64,
+    /// Parsing stopped at `smtp.max_message_bytes` or the session ended inside the message.
+    pub truncated: bool,
+    pub attachments: Vec<MailAttachment>,
+}
+
 /// What the sensor hands to analyzers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Flow(Flow),
     Dns(DnsTxn),
     Burst(FlowBurst),
+    Mail(MailMessage),
 }
 
 impl Event {
@@ -326,6 +403,7 @@ impl Event {
             Event::Flow(f) => f.last_ts,
             Event::Dns(d) => d.ts,
             Event::Burst(b) => b.ts,
+            Event::Mail(m) => m.ts,
         }
     }
 }

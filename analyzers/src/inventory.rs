@@ -130,6 +130,26 @@ struct HostEntry {
 
 const MAX_PORTS_PER_ROLE: usize = 16;
 const MAX_EXT_DESTS: usize = 1_024;
+/// State file: the external destinations of only this many egress hosts (most destinations
+/// first) are saved; the others keep their flow count.
+const SAVED_EGRESS_HOSTS: usize = 100;
+
+fn ip_of(v: &serde_json::Value) -> Option<IpAddr> {
+    v.as_str()?.parse().ok()
+}
+
+fn vlans_of(v: &serde_json::Value) -> crate::Vlans {
+    let mut vl = crate::Vlans::default();
+    for id in v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_u64())
+    {
+        vl.push(u16::try_from(id).unwrap_or(0));
+    }
+    vl
+}
 
 pub struct Inventory {
     cfg: InventoryConfig,
@@ -383,6 +403,131 @@ impl Analyzer for Inventory {
         }
     }
 
+    /// Hosts (least recently seen first), roles with ports and clients, first/last seen, the
+    /// learning start and the `new_server` dedupe table. Bounded by `max_hosts`,
+    /// `max_clients_per_role` and [`SAVED_EGRESS_HOSTS`].
+    fn save_state(&self) -> serde_json::Value {
+        let mut egress: Vec<(usize, &HostKey)> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| !h.ext_dests.is_empty())
+            .map(|(k, h)| (h.ext_dests.len(), k))
+            .collect();
+        egress.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let keep: HashSet<&HostKey> = egress
+            .into_iter()
+            .take(SAVED_EGRESS_HOSTS)
+            .map(|(_, k)| k)
+            .collect();
+        let hosts: Vec<serde_json::Value> = self
+            .hosts
+            .iter()
+            .map(|(k, h)| {
+                let roles: serde_json::Map<String, serde_json::Value> = h
+                    .roles
+                    .iter()
+                    .map(|(r, e)| {
+                        let clients: Vec<String> =
+                            e.clients.iter().map(|c| c.to_string()).collect();
+                        (
+                            r.to_string(),
+                            json!({
+                                "ports": e.ports,
+                                "clients": clients,
+                                "first_seen": e.first_seen,
+                                "last_seen": e.last_seen,
+                                "flows": e.flows,
+                            }),
+                        )
+                    })
+                    .collect();
+                let dests: Vec<String> = if keep.contains(k) {
+                    h.ext_dests.iter().map(|d| d.to_string()).collect()
+                } else {
+                    Vec::new()
+                };
+                json!({
+                    "ip": k.ip.to_string(),
+                    "vlan": k.vlan.ids().collect::<Vec<u16>>(),
+                    "first_seen": h.first_seen,
+                    "last_seen": h.last_seen,
+                    "roles": roles,
+                    "ext_flows": h.ext_flows,
+                    "ext_dests": dests,
+                })
+            })
+            .collect();
+        json!({
+            "start": self.start,
+            "alerts": self.alerts,
+            "hosts": hosts,
+            "dedupe": self.dedupe.save(),
+        })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        if let Some(s) = state["start"].as_i64() {
+            self.start = Some(self.start.map_or(s, |t| t.min(s)));
+        }
+        self.alerts += state["alerts"].as_u64().unwrap_or(0);
+        self.dedupe.load(&state["dedupe"]);
+        let cap = self.cfg.max_clients_per_role;
+        for h in state["hosts"].as_array().into_iter().flatten() {
+            let (Some(ip), Some(first), Some(last)) = (
+                ip_of(&h["ip"]),
+                h["first_seen"].as_i64(),
+                h["last_seen"].as_i64(),
+            ) else {
+                continue;
+            };
+            let e = self.touch(HostKey::new(vlans_of(&h["vlan"]), ip), first);
+            e.last_seen = e.last_seen.max(last);
+            e.ext_flows += h["ext_flows"].as_u64().unwrap_or(0);
+            for d in h["ext_dests"].as_array().into_iter().flatten() {
+                if e.ext_dests.len() >= MAX_EXT_DESTS {
+                    break;
+                }
+                if let Some(d) = ip_of(d) {
+                    e.ext_dests.insert(d);
+                }
+            }
+            for (name, r) in h["roles"].as_object().into_iter().flatten() {
+                let Some(role) = ROLES.iter().find(|x| **x == name.as_str()) else {
+                    continue;
+                };
+                let (Some(rf), Some(rl)) = (r["first_seen"].as_i64(), r["last_seen"].as_i64())
+                else {
+                    continue;
+                };
+                let re = e.roles.entry(role).or_insert_with(|| RoleEntry {
+                    ports: BTreeSet::new(),
+                    clients: HashSet::new(),
+                    first_seen: rf,
+                    last_seen: rl,
+                    flows: 0,
+                });
+                re.first_seen = re.first_seen.min(rf);
+                re.last_seen = re.last_seen.max(rl);
+                re.flows += r["flows"].as_u64().unwrap_or(0);
+                for p in r["ports"].as_array().into_iter().flatten() {
+                    if let Some(p) = p.as_u64().and_then(|p| u16::try_from(p).ok()) {
+                        if re.ports.len() < MAX_PORTS_PER_ROLE {
+                            re.ports.insert(p);
+                        }
+                    }
+                }
+                for c in r["clients"].as_array().into_iter().flatten() {
+                    if re.clients.len() >= cap {
+                        break;
+                    }
+                    if let Some(c) = ip_of(c) {
+                        re.clients.insert(c);
+                    }
+                }
+            }
+        }
+    }
+
     fn snapshot(&self) -> serde_json::Value {
         let ts = |t: TsNanos| json!(t as f64 / 1e9);
         let mut keys: Vec<&HostKey> = self.hosts.iter().map(|(k, _)| k).collect();
@@ -568,6 +713,38 @@ mod tests {
         i.on_tick(ts(100), &mut out); // end of input
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].dest_ip, Some(ip("10.0.0.81")));
+    }
+
+    #[test]
+    fn state_round_trip_keeps_roles_and_learning() {
+        let mut i = inv(100.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(0, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        i.on_event(&tcp_flow(5, "10.0.0.5", "203.0.113.9", 443, 1), &mut out);
+        let mut f = flow(200, "10.0.0.5", "10.0.0.54", 53, 0, 17);
+        f.vlan.push(20);
+        i.on_event(&Event::Flow(f.clone()), &mut out);
+        assert_eq!(out.len(), 1, "new server after learning");
+        let before = i.snapshot();
+        let text = serde_json::to_string(&i.save_state()).unwrap();
+
+        let mut r = inv(100.0);
+        r.load_state(&serde_json::from_str(&text).unwrap());
+        assert_eq!(r.snapshot(), before, "same inventory after a restart");
+        out.clear();
+        // Learning is not restarted, the known server does not alert again, and a new one
+        // still does.
+        r.on_event(&Event::Flow(f), &mut out);
+        r.on_event(&udp_flow(300, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        r.on_event(&tcp_flow(310, "10.0.0.5", "10.0.0.22", 22, 1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].update);
+        // Junk is ignored.
+        let mut j = inv(100.0);
+        j.load_state(&json!({"hosts": [1, {"ip": "x"}, {"ip": "10.0.0.1"}], "start": "y"}));
+        j.load_state(&json!("garbage"));
+        assert_eq!(j.role_counts()["all"], 0);
     }
 
     #[test]

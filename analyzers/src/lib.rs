@@ -27,6 +27,14 @@ pub trait Analyzer: Send {
     /// Gauge readings for Prometheus (names from [`GAUGES`], label sets capped by the
     /// analyzer).
     fn gauges(&self, _out: &mut Vec<GaugeReading>) {}
+    /// State worth keeping across a restart (alert cooldowns, alerted keys, inventory), as
+    /// JSON with packet times in ns. Must be bounded. `Null` = nothing to keep.
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Restores what [`Analyzer::save_state`] wrote, before the first event. Must accept any
+    /// JSON (a corrupt or older file): whatever does not parse is skipped.
+    fn load_state(&mut self, _state: &serde_json::Value) {}
 }
 
 /// A gauge value an analyzer exports.

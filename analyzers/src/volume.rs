@@ -534,6 +534,14 @@ impl Volume {
 }
 
 impl Analyzer for Volume {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn gauges(&self, out: &mut Vec<crate::GaugeReading>) {
         for (host, bytes) in self.top_talkers(crate::TOP_K) {
             out.push(crate::GaugeReading {
@@ -562,7 +570,7 @@ impl Analyzer for Volume {
                 b.flow_id,
                 out,
             ),
-            Event::Dns(_) => {}
+            Event::Dns(_) | Event::Mail(_) => {}
         }
     }
 

@@ -20,6 +20,59 @@ pub struct Config {
     pub network: NetworkConfig,
     /// One section per detector (`[detectors.<id>]`).
     pub detectors: DetectorsConfig,
+    /// Plaintext SMTP parsing for the `mail_attachment` detector (`docs/mail.md`).
+    pub smtp: SmtpConfig,
+}
+
+/// `[smtp]`: sessions on these ports are reassembled and their messages parsed (MIME,
+/// attachments, ZIP listings); see `docs/mail.md`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub enabled: bool,
+    /// Server ports parsed as SMTP (plaintext or before STARTTLS).
+    pub ports: Vec<u16>,
+    /// Line, header and out-of-order segment buffers of one session.
+    pub session_buffer_bytes: usize,
+    /// All SMTP buffers and inspection windows together, over all workers.
+    pub total_buffer_bytes: usize,
+    /// Decoded bytes of one attachment kept for archive listing (hash and size cover all).
+    pub inspect_bytes: usize,
+    /// Message bytes parsed at most ("max message size to inspect"); the rest is counted.
+    pub max_message_bytes: u64,
+    /// Write an EVE `smtp` record per message.
+    pub log: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ports: vec![25, 587],
+            session_buffer_bytes: 256 << 10,
+            total_buffer_bytes: 256 << 20,
+            inspect_bytes: 8 << 20,
+            max_message_bytes: 64 << 20,
+            log: true,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.session_buffer_bytes < 16 << 10 {
+            return Err("smtp.session_buffer_bytes must be at least 16384".into());
+        }
+        if self.total_buffer_bytes < self.session_buffer_bytes {
+            return Err(
+                "smtp.total_buffer_bytes must be at least smtp.session_buffer_bytes".into(),
+            );
+        }
+        if self.inspect_bytes < 1024 {
+            return Err("smtp.inspect_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -170,6 +223,11 @@ pub struct OutputConfig {
     pub retention_days: f64,
     /// Delete the oldest rotated files while they total more than this many GiB (0 = no limit).
     pub retention_max_gb: f64,
+    /// Analyzer state (alert cooldowns, alerted beacons, inventory) kept across restarts in
+    /// this file of the output directory ("" = off).
+    pub state_file: String,
+    /// The state file is also written this often (wall clock, seconds; 0 = only at exit).
+    pub state_save_interval_s: f64,
 }
 
 impl OutputConfig {
@@ -202,6 +260,8 @@ impl Default for OutputConfig {
             compress: "gzip".into(),
             retention_days: 180.0,
             retention_max_gb: 0.0,
+            state_file: "kizuki-state.json".into(),
+            state_save_interval_s: 300.0,
         }
     }
 }
@@ -212,12 +272,23 @@ pub struct MetricsConfig {
     /// `kizuki run` serves /metrics here (loopback by default); `replay` only with
     /// `--metrics-listen`. Empty = off.
     pub listen: String,
+    /// Serve HTTPS with this PEM certificate (chain) and PEM private key (both or neither).
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Require HTTP basic auth with this user ("" = no auth) and the password stored in
+    /// `basic_auth_password_file` (never in the config itself; trailing newline ignored).
+    pub basic_auth_user: String,
+    pub basic_auth_password_file: String,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:19100".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            basic_auth_user: String::new(),
+            basic_auth_password_file: String::new(),
         }
     }
 }
@@ -311,6 +382,8 @@ pub struct DetectorsConfig {
     pub long_connection: analyzers::volume::LongConnectionConfig,
     pub op25b: analyzers::detectors::mail::Op25bConfig,
     pub mail_bruteforce: analyzers::detectors::mail::MailBruteforceConfig,
+    /// Disguised executables in mail attachments (`docs/mail.md`).
+    pub mail_attachment: analyzers::detectors::mail_attachment::MailAttachmentConfig,
     pub inventory: analyzers::inventory::InventoryConfig,
     /// Periodic callbacks and dormant-C2 DNS polling (`docs/beacon.md`).
     pub beacon: analyzers::beacon::BeaconConfig,
@@ -329,6 +402,7 @@ impl DetectorsConfig {
         self.long_connection.validate()?;
         self.op25b.validate()?;
         self.mail_bruteforce.validate()?;
+        self.mail_attachment.validate()?;
         self.inventory.validate()?;
         self.beacon.validate()
     }
@@ -418,16 +492,37 @@ impl Config {
             ("output.rotate_interval_s", self.output.rotate_interval_s),
             ("output.retention_days", self.output.retention_days),
             ("output.retention_max_gb", self.output.retention_max_gb),
+            (
+                "output.state_save_interval_s",
+                self.output.state_save_interval_s,
+            ),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} must be >= 0, got {v}"));
             }
+        }
+        if self.output.state_file.contains('/') || self.output.state_file == ".." {
+            return Err(format!(
+                "output.state_file must be a file name inside the output directory, got {:?}",
+                self.output.state_file
+            ));
+        }
+        let m = &self.metrics;
+        if m.tls_cert.is_empty() != m.tls_key.is_empty() {
+            return Err("metrics.tls_cert and metrics.tls_key must be set together".into());
+        }
+        if m.basic_auth_user.is_empty() != m.basic_auth_password_file.is_empty() {
+            return Err(
+                "metrics.basic_auth_user and metrics.basic_auth_password_file must be set together"
+                    .into(),
+            );
         }
         if self.dns.tcp_buffer_bytes < 2 {
             return Err("dns.tcp_buffer_bytes must be at least 2".into());
         }
         self.network.compile()?;
         self.detectors.validate()?;
+        self.smtp.validate()?;
         Ok(())
     }
 }

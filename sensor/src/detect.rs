@@ -6,6 +6,7 @@ use analyzers::detectors::bypass::Bypass;
 use analyzers::detectors::direct_ip::DirectIp;
 use analyzers::detectors::dnstunnel::{Dga, DnsTunnel};
 use analyzers::detectors::mail::{MailBruteforce, Op25b};
+use analyzers::detectors::mail_attachment::MailAttachmentDetector;
 use analyzers::detectors::names::{Category, SuffixDetector};
 use analyzers::inventory::Inventory;
 use analyzers::volume::Volume;
@@ -96,6 +97,9 @@ fn add_jcrat(cfg: &Config, v: &mut Vec<Box<dyn Analyzer>>) {
     }
     if d.mail_bruteforce.enabled {
         add(MailBruteforce::new(d.mail_bruteforce.clone()).map(|a| Box::new(a) as _));
+    }
+    if d.mail_attachment.enabled && cfg.smtp.enabled {
+        add(MailAttachmentDetector::new(d.mail_attachment.clone()).map(|a| Box::new(a) as _));
     }
     if d.inventory.enabled {
         add(Inventory::new(d.inventory.clone(), net).map(|a| Box::new(a) as _));

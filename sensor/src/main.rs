@@ -8,7 +8,7 @@ use sensor::capture::PacketSource;
 use sensor::config::Config;
 use sensor::output::alertmanager::AlertmanagerClient;
 use sensor::output::eve::EveWriter;
-use sensor::output::http::MetricsServer;
+use sensor::output::http::{HttpSecurity, MetricsServer};
 use sensor::output::metrics::Metrics;
 use sensor::output::summary::{print_human, summary_json};
 use sensor::pipeline::{self, Mode};
@@ -192,7 +192,11 @@ fn prepare(common: &Common, default_metrics: bool) -> Result<Prepared, Fail> {
         None => None,
     };
     let server = match listen {
-        Some(addr) => Some(MetricsServer::start(&addr, metrics.clone()).map_err(|e| Fail(e, 1))?),
+        Some(addr) => {
+            // Certificate, key and password are read now, while still root.
+            let sec = HttpSecurity::from_config(&cfg.metrics).map_err(|e| Fail(e, 2))?;
+            Some(MetricsServer::start_with(&addr, metrics.clone(), sec).map_err(|e| Fail(e, 1))?)
+        }
         None => None,
     };
     let am = AlertmanagerClient::start(&cfg.alertmanager, &metrics).map_err(|e| Fail(e, 2))?;
@@ -273,6 +277,7 @@ fn replay_inner(
         eve,
         alerts: p.am.as_ref().map(|c| c.sender()),
         stop: stop_flag(),
+        keep_alert_log: quiet,
     };
     let report = pipeline::run(&mut src, &p.cfg, mode, workers, out);
     let inputs = files.iter().map(|f| f.display().to_string()).collect();
@@ -344,7 +349,15 @@ fn run_live(
     let mut src = LiveSource::open(&opts).map_err(|e| Fail(e.to_string(), 1))?;
     // Capture and metrics socket are open: give up root before reading any packet.
     let eve_path = p.eve.as_ref().map(|e| e.path().to_path_buf());
+    // The analyzer state file of an earlier run (rewritten by the user after the switch).
+    let state_path = eve_path
+        .as_ref()
+        .and_then(|e| e.parent())
+        .and_then(|d| pipeline::state::path(&p.cfg.output.state_file, d));
     let mut own: Vec<&std::path::Path> = Vec::new();
+    if let Some(s) = &state_path {
+        own.push(s.as_path());
+    }
     if let Some(e) = &eve_path {
         own.push(e.as_path());
         // Rotation creates files in the directory; a shared sticky directory (/tmp) already
@@ -364,7 +377,12 @@ fn run_live(
         eprintln!("kizuki: running as {who}");
     }
     if let Some(s) = &p.server {
-        eprintln!("kizuki: metrics on http://{}/metrics", s.local_addr());
+        let scheme = if p.cfg.metrics.tls_cert.is_empty() {
+            "http"
+        } else {
+            "https"
+        };
+        eprintln!("kizuki: metrics on {scheme}://{}/metrics", s.local_addr());
     }
     eprintln!("kizuki: capturing on {iface}");
     let workers = worker_count(common, &p.cfg);
@@ -380,6 +398,7 @@ fn run_live(
         eve,
         alerts,
         stop,
+        keep_alert_log: false,
     };
     let report = pipeline::run(src, &p.cfg, Mode::Live, workers, out);
     finish(report, &p, common, vec![iface], false).map(|_| ())

@@ -868,18 +868,22 @@ impl Bench {
                     }
                     for _ in 0..n {
                         match qt {
-                            rtype::A => answers.push(Rr::new(
-                                &owner,
-                                60,
-                                RData::A(Ipv4Addr::from(self.rng.next_u64() as u32)),
-                            )),
-                            rtype::AAAA => answers.push(Rr::new(
-                                &owner,
-                                60,
-                                RData::Aaaa(Ipv6Addr::from(
-                                    self.rng.next_u64() as u128 | 0x2001_0db8 << 96,
-                                )),
-                            )),
+                            // Answers point into the same server pool the TCP sessions
+                            // use, as on a real network where most connections follow
+                            // a lookup (popular servers get resolved early, the long
+                            // tail may not be).
+                            rtype::A => {
+                                let ip = self.server(false);
+                                if let IpAddr::V4(a) = ip {
+                                    answers.push(Rr::new(&owner, 60, RData::A(a)));
+                                }
+                            }
+                            rtype::AAAA => {
+                                let ip = self.server(true);
+                                if let IpAddr::V6(a) = ip {
+                                    answers.push(Rr::new(&owner, 60, RData::Aaaa(a)));
+                                }
+                            }
                             _ => {}
                         }
                     }

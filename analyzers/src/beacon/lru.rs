@@ -15,7 +15,7 @@ struct Node<K, V> {
 }
 
 pub(crate) struct Lru<K, V> {
-    map: HashMap<K, u32>,
+    map: HashMap<K, u32, foldhash::fast::RandomState>,
     slots: Vec<Option<Node<K, V>>>,
     free: Vec<u32>,
     /// Most recently used.
@@ -29,7 +29,7 @@ pub(crate) struct Lru<K, V> {
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new(cap: usize) -> Self {
         Lru {
-            map: HashMap::new(),
+            map: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,

@@ -17,6 +17,7 @@ mod key;
 mod lru;
 mod names;
 pub(crate) mod period;
+mod persist;
 mod prevalence;
 mod ring;
 pub(crate) mod score;
@@ -593,6 +594,14 @@ impl Analyzer for BeaconAnalyzer {
         })
     }
 
+    fn save_state(&self) -> serde_json::Value {
+        self.save()
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.load(state);
+    }
+
     fn gauges(&self, out: &mut Vec<crate::GaugeReading>) {
         out.push(crate::GaugeReading {
             metric: "kizuki_beacon_candidates",
@@ -620,6 +629,7 @@ impl Analyzer for BeaconAnalyzer {
             Event::Flow(f) => self.on_flow(f),
             Event::Burst(b) => self.on_burst(b),
             Event::Dns(d) => self.on_dns(d),
+            Event::Mail(_) => {}
         }
     }
 

@@ -63,6 +63,23 @@ impl BeatRing {
         self.beats.capacity() * std::mem::size_of::<Beat>()
     }
 
+    /// The newest `max` beats as (packet time ns, size with the burst bit), oldest first,
+    /// for the state file.
+    pub fn export(&self, max: usize) -> Vec<(TsNanos, u32)> {
+        let skip = self.beats.len().saturating_sub(max);
+        self.beats
+            .iter()
+            .skip(skip)
+            .map(|b| (self.abs(b.off_ms), b.size))
+            .collect()
+    }
+
+    /// Re-inserts a beat [`BeatRing::export`] wrote.
+    pub fn import(&mut self, ts: TsNanos, size: u32, merge_ns: i64, cap: usize) -> Insert {
+        let kind = Beat { off_ms: 0, size }.kind();
+        self.insert(ts, u64::from(size & !BURST_BIT), kind, merge_ns, cap)
+    }
+
     pub fn first_ns(&self) -> Option<TsNanos> {
         self.beats.front().map(|b| self.abs(b.off_ms))
     }

@@ -337,6 +337,14 @@ impl Bypass {
 }
 
 impl Analyzer for Bypass {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         self.detector()
     }

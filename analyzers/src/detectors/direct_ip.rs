@@ -306,6 +306,14 @@ impl DirectIp {
 }
 
 impl Analyzer for DirectIp {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn gauges(&self, out: &mut Vec<crate::GaugeReading>) {
         if let Some(c) = self.coverage() {
             out.push(crate::GaugeReading {
@@ -325,6 +333,7 @@ impl Analyzer for DirectIp {
             Event::Dns(d) => self.on_dns(d),
             Event::Flow(f) => self.on_flow(f, out),
             Event::Burst(b) => self.note_doh(b.vlan, b.src_ip, b.server_name.as_deref(), b.ts),
+            Event::Mail(_) => {}
         }
     }
 

@@ -378,6 +378,14 @@ impl DnsTunnel {
 }
 
 impl Analyzer for DnsTunnel {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         "dns_tunnel"
     }
@@ -528,6 +536,14 @@ impl Dga {
 }
 
 impl Analyzer for Dga {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         "dga"
     }

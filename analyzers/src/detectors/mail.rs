@@ -169,6 +169,14 @@ impl Op25b {
 }
 
 impl Analyzer for Op25b {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         "op25b"
     }
@@ -302,6 +310,14 @@ impl MailBruteforce {
 }
 
 impl Analyzer for MailBruteforce {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         "mail_bruteforce"
     }

@@ -6,12 +6,14 @@ pub mod bypass;
 pub mod direct_ip;
 pub mod dnstunnel;
 pub mod mail;
+pub mod mail_attachment;
 pub mod names;
 #[cfg(test)]
 pub(crate) mod testutil;
 
 use crate::net::CidrSet;
 use crate::{Alert, Severity, TsNanos, Vlans, NANOS_PER_SEC};
+use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use serde::Deserialize;
 use std::hash::Hash;
@@ -141,7 +143,8 @@ pub fn entropy(s: &str) -> f64 {
 /// A map with a size cap: the least recently touched entry is evicted (and counted) when
 /// full. Hostile input can fill it but never grow it.
 pub struct Bounded<K: Hash + Eq, V> {
-    map: LinkedHashMap<K, V>,
+    // foldhash, randomly seeded: fast on the per-event path and resistant to hash flooding.
+    map: LinkedHashMap<K, V, foldhash::fast::RandomState>,
     cap: usize,
     pub evictions: u64,
 }
@@ -149,7 +152,7 @@ pub struct Bounded<K: Hash + Eq, V> {
 impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     pub fn new(cap: usize) -> Self {
         Bounded {
-            map: LinkedHashMap::new(),
+            map: LinkedHashMap::with_hasher(foldhash::fast::RandomState::default()),
             cap: cap.max(1),
             evictions: 0,
         }
@@ -157,18 +160,19 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 
     /// The entry for `k`, created with `f` if absent (evicting the oldest if full); touches it.
     pub fn entry(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
-        if self.map.contains_key(&k) {
-            // Move to the back (most recently used).
-            let v = self.map.remove(&k).expect("present");
-            self.map.insert(k.clone(), v);
-        } else {
-            if self.map.len() >= self.cap {
-                self.map.pop_front();
-                self.evictions += 1;
-            }
-            self.map.insert(k.clone(), f());
+        // Evict first only when full and the key is new (one extra lookup, rare).
+        if self.map.len() >= self.cap && !self.map.contains_key(&k) {
+            self.map.pop_front();
+            self.evictions += 1;
         }
-        self.map.get_mut(&k).expect("just inserted")
+        match self.map.raw_entry_mut().from_key(&k) {
+            RawEntryMut::Occupied(mut o) => {
+                // Most recently used goes to the back.
+                o.to_back();
+                o.into_mut()
+            }
+            RawEntryMut::Vacant(v) => v.insert(k, f()).1,
+        }
     }
 
     pub fn get(&self, k: &K) -> Option<&V> {
@@ -305,6 +309,48 @@ impl Dedupe {
         self.map.evictions
     }
 
+    /// The table for a state file: `[[key, first_ts, last_emit, last_seen, count], ...]`,
+    /// least recently touched first (packet-time ns; bounded by the table's cap).
+    pub fn save(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.map
+                .iter()
+                .map(|(k, e)| serde_json::json!([k, e.first_ts, e.last_emit, e.last_seen, e.count]))
+                .collect(),
+        )
+    }
+
+    /// Restores what [`Dedupe::save`] wrote (merged into the current table, which keeps its
+    /// cap); malformed entries are skipped. Returns the entries restored.
+    pub fn load(&mut self, v: &serde_json::Value) -> usize {
+        let Some(rows) = v.as_array() else { return 0 };
+        let mut n = 0;
+        for r in rows {
+            let (Some(k), Some(first_ts), Some(last_emit), Some(last_seen), Some(count)) = (
+                r.get(0).and_then(|x| x.as_str()),
+                r.get(1).and_then(|x| x.as_i64()),
+                r.get(2).and_then(|x| x.as_i64()),
+                r.get(3).and_then(|x| x.as_i64()),
+                r.get(4).and_then(|x| x.as_u64()),
+            ) else {
+                continue;
+            };
+            *self.map.entry(k.to_string(), || DedupeEntry {
+                first_ts,
+                last_emit,
+                last_seen,
+                count,
+            }) = DedupeEntry {
+                first_ts,
+                last_emit,
+                last_seen,
+                count,
+            };
+            n += 1;
+        }
+        n
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -436,6 +482,31 @@ mod tests {
         let h = d.hit("k", 200_000 * s).unwrap();
         assert!(!h.update);
         assert_eq!(h.count, 1);
+    }
+
+    #[test]
+    fn dedupe_state_round_trip() {
+        let s = NANOS_PER_SEC;
+        let mut d = Dedupe::new(60.0, 2);
+        d.hit("a", 0).unwrap();
+        d.hit("b", s).unwrap();
+        let saved = d.save();
+        let text = serde_json::to_string(&saved).unwrap();
+        let mut r = Dedupe::new(60.0, 2);
+        assert_eq!(r.load(&serde_json::from_str(&text).unwrap()), 2);
+        // Inside the cooldown: suppressed, as without the restart; after it: an update.
+        assert!(r.hit("a", 30 * s).is_none());
+        let h = r.hit("b", 70 * s).unwrap();
+        assert!(h.update);
+        assert_eq!(h.count, 2);
+        assert_eq!(h.first_ts, s);
+        // Bounded: a third key evicts the least recently touched; junk is skipped.
+        assert_eq!(
+            r.load(&serde_json::json!([["c", 0, 0, 0, 1], [1, 2], "x"])),
+            1
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(Dedupe::new(1.0, 4).load(&serde_json::json!({"x": 1})), 0);
     }
 
     #[test]

@@ -234,6 +234,14 @@ impl SuffixDetector {
 }
 
 impl Analyzer for SuffixDetector {
+    fn save_state(&self) -> serde_json::Value {
+        serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) {
+        self.dedupe.load(&state["dedupe"]);
+    }
+
     fn name(&self) -> &'static str {
         self.cat.id()
     }
@@ -268,6 +276,7 @@ impl Analyzer for SuffixDetector {
                     self.check(b.ts, b.vlan, b.src_ip, dest, n, "tls_sni", out);
                 }
             }
+            Event::Mail(_) => {}
         }
     }
 

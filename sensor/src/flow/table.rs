@@ -87,8 +87,16 @@ pub struct FlowEntry {
     pub name_source: Option<NameSource>,
     /// Originator payload packets inspected for a name so far (bounded).
     pub name_tries: u8,
-    /// Per-flow application state (e.g. DNS-over-TCP buffers), if any.
-    pub app: Option<Box<crate::proto::dns::TcpDnsState>>,
+    /// Per-flow application state, if any: one pointer whatever the protocol.
+    pub app: Option<Box<AppState>>,
+}
+
+/// Per-flow stream state of the protocols that need one (boxed in [`FlowEntry::app`]).
+pub enum AppState {
+    /// DNS over TCP: length-prefixed message framing.
+    Dns(crate::proto::dns::TcpDnsState),
+    /// SMTP: reassembly, commands, the message being parsed.
+    Smtp(crate::proto::smtp::SmtpSession),
 }
 
 impl FlowEntry {

@@ -4,7 +4,7 @@
 use super::rotate::{RotatePolicy, RotatingFile};
 use crate::timefmt::eve_ts;
 use analyzers::dnsnames::{rcode_name, rrtype_name};
-use analyzers::{proto_name, Alert, DnsTxn, Flow, Vlans};
+use analyzers::{proto_name, Alert, DnsTxn, Flow, MailMessage, Vlans};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -200,6 +200,84 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                     .collect(),
                 rtt: d.rtt_ns.map(|n| n as f64 / 1e9),
             },
+        },
+    };
+    let _ = serde_json::to_writer(out, &e);
+}
+
+#[derive(Serialize)]
+struct SmtpBody {
+    smtp: serde_json::Value,
+    email: serde_json::Value,
+}
+
+/// Serialises one mail message (`event_type:"smtp"`): the envelope under `smtp`, headers and
+/// attachments under `email`, as Suricata splits them.
+pub fn write_smtp(out: &mut Vec<u8>, m: &MailMessage) {
+    use serde_json::json;
+    let atts: Vec<serde_json::Value> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            let entries: Vec<serde_json::Value> = a
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut o = json!({"name": e.name, "size": e.size, "encrypted": e.encrypted});
+                    if let Some(c) = &e.container {
+                        o["container"] = json!(c);
+                    }
+                    if let Some(g) = &e.magic {
+                        o["magic"] = json!(g);
+                    }
+                    o
+                })
+                .collect();
+            let mut o = json!({
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "magic": a.magic,
+                "truncated": a.truncated,
+            });
+            if a.magic.as_deref() == Some("zip") || !entries.is_empty() {
+                o["encrypted"] = json!(a.encrypted);
+                o["entries"] = json!(entries);
+                o["entries_truncated"] = json!(a.entries_truncated);
+            }
+            o
+        })
+        .collect();
+    let e = Envelope {
+        timestamp: eve_ts(m.ts),
+        flow_id: m.flow_id,
+        event_type: "smtp",
+        src_ip: m.src_ip,
+        src_port: m.src_port,
+        dest_ip: m.dest_ip,
+        dest_port: m.dest_port,
+        proto: proto_name(analyzers::ipproto::TCP),
+        vlan: vlan_list(&m.vlan),
+        community_id: &m.community_id,
+        body: SmtpBody {
+            smtp: json!({
+                "helo": m.helo,
+                "mail_from": m.mail_from,
+                "rcpt_to": m.rcpt_to,
+                "transfer": m.transfer,
+                "pipelined": m.pipelined,
+                "trans_depth": m.trans_depth,
+            }),
+            email: json!({
+                "from": m.header_from,
+                "to": m.header_to,
+                "subject": m.subject,
+                "message_id": m.message_id,
+                "size": m.size,
+                "truncated": m.truncated,
+                "attachments": atts,
+            }),
         },
     };
     let _ = serde_json::to_writer(out, &e);

@@ -64,6 +64,14 @@ pub struct Metrics {
     pub dns_parse_errors: IntCounter,
     pub dns_tcp_give_ups: IntCounterVec,
     pub dns_pending_overflow: IntCounter,
+    pub smtp_sessions: IntCounter,
+    pub smtp_messages: IntCounter,
+    pub smtp_attachments: IntCounter,
+    pub smtp_starttls: IntCounter,
+    pub smtp_give_ups: IntCounterVec,
+    pub smtp_buffer_bytes: IntGauge,
+    pub smtp_buffer_peak_bytes: IntGauge,
+    pub mail_attachment_alerts: IntCounterVec,
     pub events: IntCounterVec,
     pub alerts: IntCounterVec,
     pub packet_lag_seconds: prometheus::Gauge,
@@ -294,6 +302,48 @@ impl Metrics {
                 "kizuki_dns_pending_overflow_total",
                 "Pending DNS queries flushed early because the table was full.",
             ),
+            smtp_sessions: counter(
+                "kizuki_smtp_sessions_total",
+                "SMTP sessions whose bytes were parsed (a payload seen on an smtp.ports port).",
+            ),
+            smtp_messages: counter(
+                "kizuki_smtp_messages_total",
+                "Mail messages parsed from plaintext SMTP (DATA or BDAT).",
+            ),
+            smtp_attachments: counter(
+                "kizuki_smtp_attachments_inspected_total",
+                "Mail attachments decoded, hashed and inspected.",
+            ),
+            smtp_starttls: counter(
+                "kizuki_smtp_starttls_sessions_total",
+                "SMTP sessions no longer inspected because STARTTLS took over.",
+            ),
+            smtp_give_ups: counter_vec(
+                "kizuki_smtp_give_ups_total",
+                "SMTP parsing given up, by reason (gap, overlap, oversize, message_size, memory, unfinished).",
+                &["reason"],
+            ),
+            smtp_buffer_bytes: reg(
+                &r,
+                IntGauge::new(
+                    "kizuki_smtp_buffer_bytes",
+                    "Bytes held by SMTP reassembly, line/header buffers and inspection windows.",
+                )
+                .expect("metric"),
+            ),
+            smtp_buffer_peak_bytes: reg(
+                &r,
+                IntGauge::new(
+                    "kizuki_smtp_buffer_peak_bytes",
+                    "Most bytes SMTP parsing held at once (sum of the workers' peaks).",
+                )
+                .expect("metric"),
+            ),
+            mail_attachment_alerts: counter_vec(
+                "kizuki_mail_attachment_alerts_total",
+                "mail_attachment alerts (new, not updates) by reason; one alert may carry several.",
+                &["reason"],
+            ),
             events: counter_vec(
                 "kizuki_events_total",
                 "EVE events written, by event type.",
@@ -422,7 +472,13 @@ impl Metrics {
         for r in ["gap", "oversize"] {
             m.dns_tcp_give_ups.with_label_values(&[r]);
         }
-        for e in ["flow", "dns", "alert"] {
+        for g in crate::proto::smtp::GiveUp::ALL {
+            m.smtp_give_ups.with_label_values(&[g.as_str()]);
+        }
+        for r in analyzers::detectors::mail_attachment::Reason::ALL {
+            m.mail_attachment_alerts.with_label_values(&[r.as_str()]);
+        }
+        for e in ["flow", "dns", "alert", "smtp"] {
             m.events.with_label_values(&[e]);
         }
         m

@@ -66,6 +66,18 @@ pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
             "p99": r.sink.dns_rtt_ms_p99,
             "max": r.sink.dns_rtt_ms_max,
         },
+        "smtp": {
+            "sessions": m.smtp_sessions.get(),
+            "messages": m.smtp_messages.get(),
+            "attachments_inspected": m.smtp_attachments.get(),
+            "starttls_sessions": m.smtp_starttls.get(),
+            "give_ups": counter_vec(
+                &m.smtp_give_ups,
+                &crate::proto::smtp::GiveUp::ALL.map(|g| g.as_str()),
+            ),
+            "buffer_peak_bytes": m.smtp_buffer_peak_bytes.get(),
+            "buffer_bytes_at_end": m.smtp_buffer_bytes.get(),
+        },
         "alerts": r.sink.alerts,
         "alert_updates": r.sink.alert_updates,
         "alerts_by_detector": r.sink.alerts_by_detector,

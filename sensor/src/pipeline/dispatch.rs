@@ -44,6 +44,8 @@ pub(super) struct Dispatcher {
     /// Worker shards; the dispatcher is event source number `shard_count` for the sink.
     shard_count: usize,
     dns_ports: Vec<u16>,
+    /// SMTP ports whose TCP payload workers reassemble (empty when SMTP is off).
+    smtp_ports: Vec<u16>,
     mode: Mode,
     senders: Vec<Sender<WorkerMsg>>,
     recycle: Receiver<Batch>,
@@ -78,6 +80,11 @@ impl Dispatcher {
         Self {
             shard_count: n,
             dns_ports: cfg.dns.ports.clone(),
+            smtp_ports: if cfg.smtp.enabled {
+                cfg.smtp.ports.clone()
+            } else {
+                Vec::new()
+            },
             mode,
             pending: (0..n).map(|_| Batch::default()).collect(),
             senders,
@@ -173,15 +180,18 @@ impl Dispatcher {
         self.maybe_tick(now);
     }
 
-    /// The payload bytes a worker will read: DNS messages, and the first bytes of what looks
-    /// like a TLS ClientHello or an HTTP request (server names). Everything else is counted
-    /// from the headers alone, so it is not copied.
+    /// The payload bytes a worker will read: DNS messages, SMTP sessions (reassembled for the
+    /// mail parser), and the first bytes of what looks like a TLS ClientHello or an HTTP
+    /// request (server names). Everything else is counted from the headers alone, so it is
+    /// not copied.
     fn payload_to_keep<'a>(&self, pk: &Packet<'a>) -> &'a [u8] {
         let dns = |s: u16, d: u16| self.dns_ports.contains(&s) || self.dns_ports.contains(&d);
         match pk.transport {
             Transport::Udp(u) if dns(u.sport, u.dport) => u.payload,
             Transport::Tcp(t) if !t.payload.is_empty() => {
                 if dns(t.sport, t.dport)
+                    || self.smtp_ports.contains(&t.dport)
+                    || self.smtp_ports.contains(&t.sport)
                     || tls::looks_like_client_hello(t.payload)
                     || http::looks_like_http_request(t.payload)
                 {

@@ -11,6 +11,7 @@
 mod dispatch;
 mod merge;
 mod sink;
+pub mod state;
 mod worker;
 
 pub use dispatch::shard_of;
@@ -123,6 +124,8 @@ pub struct Outputs {
     pub alerts: Option<AlertSender>,
     /// Set by SIGINT/SIGTERM.
     pub stop: Arc<AtomicBool>,
+    /// Keep each alert's latest version for the end-of-run report.
+    pub keep_alert_log: bool,
 }
 
 /// Runs the whole pipeline over `source` until it ends or `stop` is set.
@@ -138,6 +141,7 @@ pub fn run(
         eve,
         alerts,
         stop,
+        keep_alert_log,
     } = out;
     let metrics = &metrics;
     let started = Instant::now();
@@ -152,6 +156,7 @@ pub fn run(
         live: mode == Mode::Live,
         analyzers: crate::detect::build(cfg),
         am: alerts,
+        keep_alert_log,
     });
 
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(workers * 4 + 8);

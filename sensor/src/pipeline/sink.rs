@@ -6,7 +6,7 @@ use super::merge::EpochMerger;
 use super::SinkMsg;
 use crate::config::Config;
 use crate::output::alertmanager::AlertSender;
-use crate::output::eve::{write_alert, write_dns, write_flow, EveWriter};
+use crate::output::eve::{write_alert, write_dns, write_flow, write_smtp, EveWriter};
 use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
 use analyzers::{Alert, Analyzer, CloseReason, Event};
@@ -46,6 +46,8 @@ pub struct SinkReport {
     pub alert_log: Vec<serde_json::Value>,
     #[serde(skip)]
     alert_index: std::collections::HashMap<String, usize>,
+    #[serde(skip)]
+    keep_alert_log: bool,
     /// Each analyzer's final analyst view (`kizuki report`).
     pub analyzers: BTreeMap<String, serde_json::Value>,
     pub eve_events: u64,
@@ -65,6 +67,8 @@ pub(super) struct SinkSetup {
     pub live: bool,
     pub analyzers: Vec<Box<dyn Analyzer>>,
     pub am: Option<AlertSender>,
+    /// Keep the latest version of each alert for the report (`kizuki report`).
+    pub keep_alert_log: bool,
 }
 
 pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
@@ -77,6 +81,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
         live,
         mut analyzers,
         am,
+        keep_alert_log,
     } = setup;
     for a in &analyzers {
         metrics.declare_detector(a.name());
@@ -85,9 +90,21 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
         .name("sink".into())
         .spawn(move || {
             let mut rep = SinkReport {
+                keep_alert_log,
                 eve_path: eve.path().to_path_buf(),
                 ..Default::default()
             };
+            // State kept across restarts (alert cooldowns, inventory): loaded before the
+            // first event, saved periodically and at exit.
+            let state_file = eve
+                .path()
+                .parent()
+                .and_then(|d| super::state::path(&cfg.output.state_file, d));
+            if let Some(p) = &state_file {
+                super::state::load(p, &mut analyzers);
+            }
+            let state_every = Duration::from_secs_f64(cfg.output.state_save_interval_s);
+            let mut last_state_save = Instant::now();
             // RTT in microseconds, 1 µs .. 1 h, 3 significant digits.
             let mut rtt = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("valid histogram bounds");
@@ -161,6 +178,12 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                     eve.flush();
                     last_flush = Instant::now();
                 }
+                if let Some(p) = &state_file {
+                    if !state_every.is_zero() && last_state_save.elapsed() >= state_every {
+                        save_state(p, &analyzers, now);
+                        last_state_save = Instant::now();
+                    }
+                }
                 if closed {
                     break;
                 }
@@ -180,6 +203,9 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                 am.as_ref(),
             );
             publish_views(&analyzers, &metrics);
+            if let Some(p) = &state_file {
+                save_state(p, &analyzers, now);
+            }
             for a in &analyzers {
                 let snap = a.snapshot();
                 if !snap.is_null() {
@@ -200,6 +226,12 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
             rep
         })
         .expect("spawn sink thread")
+}
+
+fn save_state(path: &std::path::Path, analyzers: &[Box<dyn Analyzer>], now: i64) {
+    if let Err(e) = super::state::save(path, analyzers, now) {
+        eprintln!("kizuki: warning: state file not saved: {e}");
+    }
 }
 
 /// How often (wall clock) analyzer gauges and the inventory view are refreshed.
@@ -242,10 +274,18 @@ fn emit_alerts(
             m.alerts
                 .with_label_values(&[a.detector, a.severity.as_str()])
                 .inc();
+            if a.detector == "mail_attachment" {
+                count_mail_reasons(m, &a);
+            }
         }
         line.clear();
         write_alert(line, &a);
         eve.write_event(line, a.ts);
+        // Only `kizuki report` reads the alert log: a sensor does not pay for it.
+        if !rep.keep_alert_log {
+            m.events.with_label_values(&["alert"]).inc();
+            continue;
+        }
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
             match rep.alert_index.get(&a.dedupe_key) {
                 Some(&i) => rep.alert_log[i] = v,
@@ -258,6 +298,17 @@ fn emit_alerts(
             }
         }
         m.events.with_label_values(&["alert"]).inc();
+    }
+}
+
+/// `kizuki_mail_attachment_alerts_total{reason}` from the alert's evidence.
+fn count_mail_reasons(m: &Metrics, a: &Alert) {
+    if let Some(rs) = a.evidence.get("reasons").and_then(|v| v.as_array()) {
+        for r in rs.iter().filter_map(|r| r.as_str()) {
+            if let Ok(c) = m.mail_attachment_alerts.get_metric_with_label_values(&[r]) {
+                c.inc();
+            }
+        }
     }
 }
 
@@ -303,6 +354,14 @@ fn handle(
         }
         // Bursts feed the analyzers only; they are not EVE records.
         Event::Burst(_) => {}
+        Event::Mail(mm) => {
+            if cfg.smtp.log {
+                line.clear();
+                write_smtp(line, mm);
+                eve.write_event(line, mm.ts);
+                m.events.with_label_values(&["smtp"]).inc();
+            }
+        }
         Event::Dns(d) => {
             rep.dns_transactions += 1;
             match d.rcode {

@@ -5,14 +5,17 @@ use crate::config::{secs_to_ns, Config};
 use crate::decode::frag::{FragStats, Reassembler};
 use crate::decode::{decode_transport, Decoded, Fragment, Packet, Transport};
 use crate::flow::key::icmp_flow_ports;
-use crate::flow::table::{FlowTable, PacketMeta};
+use crate::flow::table::{AppState, FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
 use crate::proto::dns::tcp::TcpDnsIssues;
 use crate::proto::dns::transactions::DnsStats;
 use crate::proto::dns::{parse_message, DnsEndpoints, DnsTracker, TcpDnsState};
+use crate::proto::smtp::session::{Ctx as SmtpCtx, Endpoints as SmtpEndpoints};
+use crate::proto::smtp::{GiveUp, Shared as SmtpShared, SmtpLimits, SmtpSession, SmtpStats};
 use crate::proto::{http, tls};
-use analyzers::{DnsTxn, Event, Flow, FlowBurst, NameSource, TsNanos, NANOS_PER_SEC};
+use analyzers::{DnsTxn, Event, Flow, FlowBurst, MailMessage, NameSource, TsNanos, NANOS_PER_SEC};
 use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
 
 /// Flow records handed to the sink per message while flushing at shutdown.
 const FLUSH_CHUNK: usize = 1024;
@@ -40,6 +43,16 @@ pub(super) struct Worker {
     dns_parse_errors: u64,
     tcp_issues: TcpDnsIssues,
     published_tcp_issues: TcpDnsIssues,
+    /// SMTP ports (empty when `smtp.enabled` is false), limits and this shard's budget.
+    smtp_ports: Vec<u16>,
+    smtp_limits: SmtpLimits,
+    smtp_shared: Arc<SmtpShared>,
+    smtp_stats: SmtpStats,
+    published_smtp: SmtpStats,
+    published_unfinished: u64,
+    published_smtp_bytes: i64,
+    published_smtp_peak: i64,
+    mail_out: Vec<MailMessage>,
 }
 
 impl Worker {
@@ -72,6 +85,23 @@ impl Worker {
             dns_parse_errors: 0,
             tcp_issues: TcpDnsIssues::default(),
             published_tcp_issues: TcpDnsIssues::default(),
+            smtp_ports: if cfg.smtp.enabled {
+                cfg.smtp.ports.clone()
+            } else {
+                Vec::new()
+            },
+            smtp_limits: SmtpLimits {
+                session_buffer_bytes: cfg.smtp.session_buffer_bytes,
+                inspect_bytes: cfg.smtp.inspect_bytes,
+                max_message_bytes: cfg.smtp.max_message_bytes,
+            },
+            smtp_shared: Arc::new(SmtpShared::new(per(cfg.smtp.total_buffer_bytes))),
+            smtp_stats: SmtpStats::default(),
+            published_smtp: SmtpStats::default(),
+            published_unfinished: 0,
+            published_smtp_bytes: 0,
+            published_smtp_peak: 0,
+            mail_out: Vec::new(),
         }
     }
 
@@ -224,11 +254,62 @@ impl Worker {
                     None => self.dns_parse_errors += 1,
                 }
             }
+            Transport::Tcp(t)
+                if !t.payload.is_empty()
+                    && (self.smtp_ports.contains(&t.dport)
+                        || self.smtp_ports.contains(&t.sport)) =>
+            {
+                // The client sends to the SMTP port (the originator when both ends use one).
+                let to_server =
+                    if self.smtp_ports.contains(&t.dport) && self.smtp_ports.contains(&t.sport) {
+                        orig
+                    } else {
+                        self.smtp_ports.contains(&t.dport)
+                    };
+                if entry.app.is_none() {
+                    self.smtp_stats.sessions += 1;
+                    entry.app = Some(Box::new(AppState::Smtp(SmtpSession::new(
+                        self.smtp_shared.clone(),
+                        &mut self.smtp_stats,
+                    ))));
+                }
+                let Some(AppState::Smtp(st)) = entry.app.as_deref_mut() else {
+                    return;
+                };
+                let seq = if t.flags & crate::decode::tcpflags::SYN != 0 {
+                    t.seq.wrapping_add(1)
+                } else {
+                    t.seq
+                };
+                let (client, client_port, server, server_port) = if to_server {
+                    (p.src, sport, p.dst, dport)
+                } else {
+                    (p.dst, dport, p.src, sport)
+                };
+                let mut ctx = SmtpCtx {
+                    ts,
+                    ep: SmtpEndpoints {
+                        client,
+                        client_port,
+                        server,
+                        server_port,
+                        vlan: p.ctx.vlan,
+                        flow_id: entry.flow_id,
+                    },
+                    limits: &self.smtp_limits,
+                    stats: &mut self.smtp_stats,
+                    out: &mut self.mail_out,
+                };
+                st.push(to_server, seq, t.payload, &mut ctx);
+            }
             Transport::Tcp(t) if !t.payload.is_empty() => {
                 if self.dns_ports.contains(&t.dport) || self.dns_ports.contains(&t.sport) {
-                    let st = entry
+                    let app = entry
                         .app
-                        .get_or_insert_with(|| Box::new(TcpDnsState::default()));
+                        .get_or_insert_with(|| Box::new(AppState::Dns(TcpDnsState::default())));
+                    let AppState::Dns(st) = app.as_mut() else {
+                        return;
+                    };
                     let seq = if t.flags & crate::decode::tcpflags::SYN != 0 {
                         t.seq.wrapping_add(1)
                     } else {
@@ -269,11 +350,17 @@ impl Worker {
 
     /// Sends finished records to the sink and adds this batch's counts to the metrics.
     fn publish(&mut self, events: &Sender<SinkMsg>) {
-        if !self.flow_out.is_empty() || !self.dns_out.is_empty() || !self.bursts.is_empty() {
-            let mut ev =
-                Vec::with_capacity(self.flow_out.len() + self.dns_out.len() + self.bursts.len());
+        if !self.flow_out.is_empty()
+            || !self.dns_out.is_empty()
+            || !self.bursts.is_empty()
+            || !self.mail_out.is_empty()
+        {
+            let mut ev = Vec::with_capacity(
+                self.flow_out.len() + self.dns_out.len() + self.bursts.len() + self.mail_out.len(),
+            );
             // Bursts first: they happened while their flows were still open.
             ev.extend(self.bursts.drain(..).map(Event::Burst));
+            ev.extend(self.mail_out.drain(..).map(Event::Mail));
             ev.extend(self.flow_out.drain(..).map(Event::Flow));
             ev.extend(self.dns_out.drain(..).map(Event::Dns));
             let _ = events.send(SinkMsg::Events {
@@ -328,5 +415,39 @@ impl Worker {
                 .inc_by(ti.oversize - pt.oversize);
         }
         self.published_tcp_issues = ti;
+        self.publish_smtp();
+    }
+
+    fn publish_smtp(&mut self) {
+        let m = &self.metrics;
+        let (s, p) = (self.smtp_stats, self.published_smtp);
+        m.smtp_sessions.inc_by(s.sessions - p.sessions);
+        m.smtp_messages.inc_by(s.messages - p.messages);
+        m.smtp_attachments.inc_by(s.attachments - p.attachments);
+        m.smtp_starttls.inc_by(s.starttls - p.starttls);
+        for g in GiveUp::ALL {
+            let n = s.give_ups(g) - p.give_ups(g);
+            if n > 0 {
+                m.smtp_give_ups.with_label_values(&[g.as_str()]).inc_by(n);
+            }
+        }
+        self.published_smtp = s;
+        let unf = self
+            .smtp_shared
+            .unfinished
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if unf > self.published_unfinished {
+            m.smtp_give_ups
+                .with_label_values(&[GiveUp::Unfinished.as_str()])
+                .inc_by(unf - self.published_unfinished);
+            self.published_unfinished = unf;
+        }
+        let used = self.smtp_shared.used() as i64;
+        m.smtp_buffer_bytes.add(used - self.published_smtp_bytes);
+        self.published_smtp_bytes = used;
+        let peak = self.smtp_shared.peak() as i64;
+        m.smtp_buffer_peak_bytes
+            .add(peak - self.published_smtp_peak);
+        self.published_smtp_peak = peak;
     }
 }

@@ -389,3 +389,39 @@ fn alert_then_update_not_repeat() {
         assert!(w[1].ts - w[0].ts >= 900 * S);
     }
 }
+
+#[test]
+fn restart_with_saved_state_updates_instead_of_realerting() {
+    // 4 h of a 60 s beacon, the sensor restarted half-way: without state the second half
+    // raises a new alert; with the saved state it is an update of the same alert.
+    use crate::Analyzer;
+    let mut rng = Rng::new(18);
+    let t = beacon_times(&mut rng, T0, 60.0, 240, Jitter::Symmetric(0.1), 0.0);
+    let evs = by_time(flows(&t, SRC, C2, 443, 420));
+    let (a_half, b_half) = evs.split_at(evs.len() / 2);
+    let mut first = analyzer();
+    let alerts = run(&mut first, a_half);
+    assert_eq!(beacon_alerts(&alerts).len(), 1);
+    let saved = serde_json::to_string(&first.save_state()).unwrap();
+
+    let fresh = run(&mut analyzer(), b_half);
+    assert_eq!(beacon_alerts(&fresh).len(), 1, "no state: a new alert");
+
+    let mut second = analyzer();
+    second.load_state(&serde_json::from_str(&saved).unwrap());
+    let again = run(&mut second, b_half);
+    assert!(beacon_alerts(&again).is_empty(), "{again:#?}");
+    assert!(!again.is_empty(), "the ongoing beacon is updated");
+    assert_eq!(again[0].dedupe_key, alerts[0].dedupe_key);
+    assert!(again[0].evidence["beats"].as_u64().unwrap() > 120);
+    // Cooldown carried over: no update sooner than 900 s after the last alert before the
+    // restart.
+    let last = alerts.last().unwrap().ts;
+    assert!(again[0].ts - last >= 900 * S);
+
+    // Garbage or another version's layout: ignored, the analyzer still works.
+    let mut junk = analyzer();
+    junk.load_state(&serde_json::json!({"alerted": [1, {"key": {"kind": "pair"}}, "x"]}));
+    junk.load_state(&serde_json::json!([1, 2]));
+    assert_eq!(beacon_alerts(&run(&mut junk, b_half)).len(), 1);
+}
