@@ -428,6 +428,13 @@ impl EveWriter {
         }
     }
 
+    /// Writes one serialised event that already ends in `\n`.
+    pub fn write_serialised(&mut self, line_nl: &[u8], ts: i64) {
+        if line_nl.len() > 1 && self.file.write_line_nl(line_nl, ts) {
+            self.lines += 1;
+        }
+    }
+
     pub fn flush(&mut self) {
         self.file.flush();
     }

@@ -121,20 +121,26 @@ impl RotatingFile {
     /// the policy says so. The line and its newline go out in one write, so a flush never
     /// splits a record.
     pub fn write_line(&mut self, line: &mut Vec<u8>, ts: i64) -> bool {
+        line.push(b'\n');
+        let ok = self.write_line_nl(line, ts);
+        line.pop();
+        ok
+    }
+
+    /// Writes one line that already ends in `\n`, rotating first when it is due.
+    pub fn write_line_nl(&mut self, line_nl: &[u8], ts: i64) -> bool {
         let opened = *self.opened_at.get_or_insert(ts);
         let by_size = self.policy.max_bytes > 0
             && self.size > 0
-            && self.size + line.len() as u64 + 1 > self.policy.max_bytes;
+            && self.size + line_nl.len() as u64 > self.policy.max_bytes;
         let by_age =
             self.policy.max_age_ns > 0 && ts.saturating_sub(opened) >= self.policy.max_age_ns;
         if by_size || (by_age && self.size > 0) {
             self.rotate(ts);
         }
-        line.push(b'\n');
-        let ok = self.out.write_all(line).is_ok();
-        line.pop();
+        let ok = self.out.write_all(line_nl).is_ok();
         if ok {
-            self.size += line.len() as u64 + 1;
+            self.size += line_nl.len() as u64;
         } else {
             self.errors += 1;
         }

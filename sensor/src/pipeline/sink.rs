@@ -9,7 +9,7 @@ use crate::output::alertmanager::AlertSender;
 use crate::output::eve::{write_alert, write_dns, write_flow, write_smtp, EveWriter};
 use crate::output::metrics::{proto_label, qtype_label, rcode_label, Metrics};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
-use analyzers::{Alert, Analyzer, CloseReason, Event};
+use analyzers::{Alert, Analyzer, CloseReason, Event, TsNanos};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,10 +71,166 @@ pub(super) struct SinkSetup {
     pub keep_alert_log: bool,
 }
 
+/// One merged epoch handed from the sink to the writer thread: the events (for the
+/// analyzers), their EVE lines already serialised (each ends in `\n`), each line's event time
+/// and end offset in `lines`, and the watermark to tick the analyzers to.
+struct SerialisedEpoch {
+    events: Vec<Event>,
+    lines: Vec<u8>,
+    marks: Vec<(TsNanos, u32)>,
+    watermark: Option<TsNanos>,
+}
+
+/// An epoch's spent line buffers, cleared, on their way back to the sink.
+#[derive(Default)]
+struct Buffers {
+    lines: Vec<u8>,
+    marks: Vec<(TsNanos, u32)>,
+}
+
+/// Epochs in flight between the sink and the writer thread (back-pressure beyond that).
+const EPOCHS_IN_FLIGHT: usize = 8;
+
+/// The sink is two threads in a row so that serialising EVE and running the analyzers, the
+/// two largest costs after decode, overlap: `sink` merges the shards' epochs, counts them
+/// into metrics and serialises their EVE lines; `analyze` runs the analyzers over the same
+/// epoch, then writes the epoch's lines followed by the alerts it raised. The file is written
+/// by one thread in epoch order, so the output stays byte-identical from run to run.
 pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
     let SinkSetup {
         rx,
         sources,
+        eve,
+        metrics,
+        cfg,
+        live,
+        analyzers,
+        am,
+        keep_alert_log,
+    } = setup;
+    for a in &analyzers {
+        metrics.declare_detector(a.name());
+    }
+    let (epoch_tx, epoch_rx) = crossbeam_channel::bounded::<SerialisedEpoch>(EPOCHS_IN_FLIGHT);
+    // Spent line buffers go back to the sink: a fresh multi-megabyte buffer per epoch costs
+    // more in page faults (the allocator hands big blocks back to the kernel) than the
+    // serialising itself.
+    let (spent_tx, spent_rx) = crossbeam_channel::bounded::<Buffers>(EPOCHS_IN_FLIGHT + 2);
+    let writer = spawn_writer(WriterSetup {
+        rx: epoch_rx,
+        spent: spent_tx,
+        eve,
+        metrics: metrics.clone(),
+        cfg: cfg.clone(),
+        live,
+        analyzers,
+        am,
+        keep_alert_log,
+    });
+    std::thread::Builder::new()
+        .name("sink".into())
+        .spawn(move || {
+            let mut rep = SinkReport::default();
+            // RTT in microseconds, 1 µs .. 1 h, 3 significant digits.
+            let mut rtt = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds");
+            let mut counters = EventCounters::new(&metrics);
+            let mut merger = EpochMerger::new(sources);
+            loop {
+                let closed = match rx.recv() {
+                    Ok(SinkMsg::Events { src, events }) => {
+                        merger.events(src, events);
+                        false
+                    }
+                    Ok(SinkMsg::Watermark { src, t }) => {
+                        merger.watermark(src, t);
+                        false
+                    }
+                    Ok(SinkMsg::Done { src }) => {
+                        merger.done(src);
+                        false
+                    }
+                    Err(_) => {
+                        merger.finish_all();
+                        true
+                    }
+                };
+                while let Some(epoch) = merger.next() {
+                    let bufs = spent_rx.try_recv().unwrap_or_default();
+                    let mut out = SerialisedEpoch {
+                        lines: bufs.lines,
+                        marks: bufs.marks,
+                        events: Vec::new(),
+                        watermark: epoch.watermark,
+                    };
+                    out.lines.reserve(epoch.events.len() * 480);
+                    out.marks.reserve(epoch.events.len());
+                    for ev in &epoch.events {
+                        if let Some(ts) = handle(
+                            ev,
+                            &cfg,
+                            &mut counters,
+                            &metrics,
+                            &mut rep,
+                            &mut rtt,
+                            &mut out.lines,
+                        ) {
+                            out.lines.push(b'\n');
+                            let end = u32::try_from(out.lines.len()).unwrap_or(u32::MAX);
+                            out.marks.push((ts, end));
+                        }
+                    }
+                    out.events = epoch.events;
+                    if epoch_tx.send(out).is_err() {
+                        break;
+                    }
+                }
+                if closed {
+                    break;
+                }
+            }
+            drop(epoch_tx);
+            let w = writer.join().unwrap_or_default();
+            rep.alerts = w.alerts;
+            rep.alert_updates = w.alert_updates;
+            rep.alerts_by_detector = w.alerts_by_detector;
+            rep.alert_log = w.alert_log;
+            rep.alert_index = w.alert_index;
+            rep.analyzers = w.analyzers;
+            rep.eve_events = w.eve_events;
+            rep.eve_write_errors = w.eve_write_errors;
+            rep.eve_rotations = w.eve_rotations;
+            rep.eve_path = w.eve_path;
+            if !rtt.is_empty() {
+                let q = |p: f64| Some(rtt.value_at_quantile(p) as f64 / 1000.0);
+                rep.dns_rtt_ms_p50 = q(0.5);
+                rep.dns_rtt_ms_p90 = q(0.9);
+                rep.dns_rtt_ms_p99 = q(0.99);
+                rep.dns_rtt_ms_max = Some(rtt.max() as f64 / 1000.0);
+            }
+            rep
+        })
+        .expect("spawn sink thread")
+}
+
+/// What the writer thread owns.
+struct WriterSetup {
+    rx: Receiver<SerialisedEpoch>,
+    spent: crossbeam_channel::Sender<Buffers>,
+    eve: EveWriter,
+    metrics: Metrics,
+    cfg: Config,
+    live: bool,
+    analyzers: Vec<Box<dyn Analyzer>>,
+    am: Option<AlertSender>,
+    keep_alert_log: bool,
+}
+
+/// The second sink stage: analyzers, alerts, the EVE file, analyzer state.
+fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
+    let WriterSetup {
+        rx,
+        spent,
         mut eve,
         metrics,
         cfg,
@@ -83,11 +239,8 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
         am,
         keep_alert_log,
     } = setup;
-    for a in &analyzers {
-        metrics.declare_detector(a.name());
-    }
     std::thread::Builder::new()
-        .name("sink".into())
+        .name("analyze".into())
         .spawn(move || {
             let mut rep = SinkReport {
                 keep_alert_log,
@@ -105,14 +258,10 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
             }
             let state_every = Duration::from_secs_f64(cfg.output.state_save_interval_s);
             let mut last_state_save = Instant::now();
-            // RTT in microseconds, 1 µs .. 1 h, 3 significant digits.
-            let mut rtt = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("valid histogram bounds");
             let mut last_flush = Instant::now();
             let mut line = Vec::with_capacity(1024);
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
-            let mut merger = EpochMerger::new(sources);
             let mut last_views = Instant::now();
             // SIGHUP: an external rotator moved the file; reopen it.
             let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -122,50 +271,45 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                     eve.reopen();
                 }
                 let closed = match rx.recv_timeout(Duration::from_millis(500)) {
-                    Ok(SinkMsg::Events { src, events }) => {
-                        merger.events(src, events);
-                        false
-                    }
-                    Ok(SinkMsg::Watermark { src, t }) => {
-                        merger.watermark(src, t);
-                        false
-                    }
-                    Ok(SinkMsg::Done { src }) => {
-                        merger.done(src);
+                    Ok(epoch) => {
+                        let mut start = 0usize;
+                        for &(ts, end) in &epoch.marks {
+                            let end = end as usize;
+                            if let Some(l) = epoch.lines.get(start..end) {
+                                eve.write_serialised(l, ts);
+                            }
+                            start = end;
+                        }
+                        let SerialisedEpoch {
+                            events,
+                            mut lines,
+                            mut marks,
+                            watermark,
+                        } = epoch;
+                        lines.clear();
+                        marks.clear();
+                        // A full return channel just drops the buffers.
+                        let _ = spent.try_send(Buffers { lines, marks });
+                        for ev in &events {
+                            for a in analyzers.iter_mut() {
+                                a.on_event(ev, &mut alerts);
+                            }
+                        }
+                        if let Some(t) = watermark {
+                            now = now.max(t);
+                            for a in analyzers.iter_mut() {
+                                a.on_tick(now, &mut alerts);
+                            }
+                            if last_views.elapsed() >= VIEWS_EVERY {
+                                publish_views(&analyzers, &metrics);
+                                last_views = Instant::now();
+                            }
+                        }
                         false
                     }
                     Err(RecvTimeoutError::Timeout) => false,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        merger.finish_all();
-                        true
-                    }
+                    Err(RecvTimeoutError::Disconnected) => true,
                 };
-                while let Some(epoch) = merger.next() {
-                    for ev in &epoch.events {
-                        handle(ev, &cfg, &mut eve, &metrics, &mut rep, &mut rtt, &mut line);
-                        for a in analyzers.iter_mut() {
-                            a.on_event(ev, &mut alerts);
-                        }
-                    }
-                    if let Some(t) = epoch.watermark {
-                        now = now.max(t);
-                        for a in analyzers.iter_mut() {
-                            a.on_tick(now, &mut alerts);
-                        }
-                        if last_views.elapsed() >= VIEWS_EVERY {
-                            publish_views(&analyzers, &metrics);
-                            last_views = Instant::now();
-                        }
-                    }
-                    emit_alerts(
-                        &mut alerts,
-                        &mut eve,
-                        &metrics,
-                        &mut rep,
-                        &mut line,
-                        am.as_ref(),
-                    );
-                }
                 emit_alerts(
                     &mut alerts,
                     &mut eve,
@@ -213,19 +357,63 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                 }
             }
             eve.flush();
-            if !rtt.is_empty() {
-                let q = |p: f64| Some(rtt.value_at_quantile(p) as f64 / 1000.0);
-                rep.dns_rtt_ms_p50 = q(0.5);
-                rep.dns_rtt_ms_p90 = q(0.9);
-                rep.dns_rtt_ms_p99 = q(0.99);
-                rep.dns_rtt_ms_max = Some(rtt.max() as f64 / 1000.0);
-            }
             rep.eve_events = eve.lines;
             rep.eve_write_errors = eve.write_errors();
             rep.eve_rotations = eve.rotations();
             rep
         })
-        .expect("spawn sink thread")
+        .expect("spawn analyze thread")
+}
+
+/// `kizuki_events_total{type}` children resolved once: a label lookup per event costs a
+/// hash of the label values.
+/// The same for `kizuki_flows_total{proto}` and `kizuki_dns_queries_total{qtype,rcode}`
+/// (both label sets are small fixed vocabularies, so the cache is bounded).
+struct EventCounters {
+    flow: prometheus::IntCounter,
+    dns: prometheus::IntCounter,
+    smtp: prometheus::IntCounter,
+    flows_by_proto: std::collections::HashMap<&'static str, prometheus::IntCounter>,
+    dns_queries: std::collections::HashMap<(&'static str, &'static str), prometheus::IntCounter>,
+}
+
+impl EventCounters {
+    fn new(m: &Metrics) -> Self {
+        Self {
+            flow: m.events.with_label_values(&["flow"]),
+            dns: m.events.with_label_values(&["dns"]),
+            smtp: m.events.with_label_values(&["smtp"]),
+            flows_by_proto: Default::default(),
+            dns_queries: Default::default(),
+        }
+    }
+
+    fn flow_proto(&mut self, m: &Metrics, proto: &'static str) -> &prometheus::IntCounter {
+        self.flows_by_proto
+            .entry(proto)
+            .or_insert_with(|| m.flows.with_label_values(&[proto]))
+    }
+
+    fn dns_query(
+        &mut self,
+        m: &Metrics,
+        qtype: &'static str,
+        rcode: &'static str,
+    ) -> &prometheus::IntCounter {
+        self.dns_queries
+            .entry((qtype, rcode))
+            .or_insert_with(|| m.dns_queries.with_label_values(&[qtype, rcode]))
+    }
+}
+
+/// `map[key] += 1` without allocating the key when it is already there (the common case).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
 }
 
 fn save_state(path: &std::path::Path, analyzers: &[Box<dyn Analyzer>], now: i64) {
@@ -312,15 +500,17 @@ fn count_mail_reasons(m: &Metrics, a: &Alert) {
     }
 }
 
+/// Counts one event into the metrics and the report and appends its EVE line (no newline)
+/// to `out`; returns the line's event time when it wrote one.
 fn handle(
     ev: &Event,
     cfg: &Config,
-    eve: &mut EveWriter,
+    c: &mut EventCounters,
     m: &Metrics,
     rep: &mut SinkReport,
     rtt: &mut hdrhistogram::Histogram<u64>,
-    line: &mut Vec<u8>,
-) {
+    out: &mut Vec<u8>,
+) -> Option<TsNanos> {
     match ev {
         Event::Flow(f) => {
             if f.reason == CloseReason::Update {
@@ -328,11 +518,9 @@ fn handle(
             } else {
                 rep.flows += 1;
                 let p = proto_label(f.proto);
-                *rep.flows_by_proto.entry(p.to_string()).or_default() += 1;
-                *rep.flows_by_conn_state
-                    .entry(f.conn_state.as_str().to_string())
-                    .or_default() += 1;
-                m.flows.with_label_values(&[p]).inc();
+                bump(&mut rep.flows_by_proto, p);
+                bump(&mut rep.flows_by_conn_state, f.conn_state.as_str());
+                c.flow_proto(m, p).inc();
                 if f.proto == 6 {
                     m.tcp_payload_bytes
                         .inc_by(f.payload_toserver + f.payload_toclient);
@@ -346,21 +534,21 @@ fn handle(
                 }
             }
             if cfg.output.flow {
-                line.clear();
-                write_flow(line, f);
-                eve.write_event(line, f.last_ts);
-                m.events.with_label_values(&["flow"]).inc();
+                write_flow(out, f);
+                c.flow.inc();
+                return Some(f.last_ts);
             }
+            None
         }
         // Bursts feed the analyzers only; they are not EVE records.
-        Event::Burst(_) => {}
+        Event::Burst(_) => None,
         Event::Mail(mm) => {
             if cfg.smtp.log {
-                line.clear();
-                write_smtp(line, mm);
-                eve.write_event(line, mm.ts);
-                m.events.with_label_values(&["smtp"]).inc();
+                write_smtp(out, mm);
+                c.smtp.inc();
+                return Some(mm.ts);
             }
+            None
         }
         Event::Dns(d) => {
             rep.dns_transactions += 1;
@@ -368,12 +556,8 @@ fn handle(
                 Some(rc) => {
                     rep.dns_answered += 1;
                     let name = rcode_name(rc);
-                    *rep.dns_rcodes.entry(name.to_string()).or_default() += 1;
-                    m.dns_queries
-                        .with_label_values(&[
-                            qtype_label(&rrtype_name(d.qtype)),
-                            rcode_label(&name),
-                        ])
+                    bump(&mut rep.dns_rcodes, &name);
+                    c.dns_query(m, qtype_label(&rrtype_name(d.qtype)), rcode_label(&name))
                         .inc();
                 }
                 None => {
@@ -386,11 +570,11 @@ fn handle(
                 let _ = rtt.record((ns / 1_000).clamp(1, 3_600_000_000) as u64);
             }
             if cfg.output.dns {
-                line.clear();
-                write_dns(line, d);
-                eve.write_event(line, d.ts);
-                m.events.with_label_values(&["dns"]).inc();
+                write_dns(out, d);
+                c.dns.inc();
+                return Some(d.ts);
             }
+            None
         }
     }
 }
