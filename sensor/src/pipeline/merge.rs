@@ -12,8 +12,9 @@ use std::collections::VecDeque;
 
 #[derive(Default)]
 struct Source {
-    current: Vec<Event>,
-    ready: VecDeque<(TsNanos, Vec<Event>)>,
+    /// Batches since the last watermark, in arrival order.
+    current: Vec<Vec<Event>>,
+    ready: VecDeque<(TsNanos, Vec<Vec<Event>>)>,
     done: bool,
 }
 
@@ -21,11 +22,30 @@ pub(super) struct EpochMerger {
     sources: Vec<Source>,
 }
 
-/// One merged epoch: events in time order, then the watermark to tick to (`None` for the
-/// final epoch after every source finished).
+/// One merged epoch: the sources' batches as they arrived, an index that visits their events
+/// in time order, then the watermark to tick to (`None` for the final epoch after every
+/// source finished). Events are a few hundred bytes each: ordering an index instead of
+/// moving them keeps the merge off the memory bus.
 pub(super) struct Epoch {
-    pub events: Vec<Event>,
+    parts: Vec<Vec<Event>>,
+    /// (part, index in part), in time order.
+    order: Vec<(u32, u32)>,
     pub watermark: Option<TsNanos>,
+}
+
+impl Epoch {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The events in time order.
+    pub fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.order.iter().filter_map(|&(p, i)| {
+            self.parts
+                .get(p as usize)
+                .and_then(|part| part.get(i as usize))
+        })
+    }
 }
 
 impl EpochMerger {
@@ -37,10 +57,8 @@ impl EpochMerger {
 
     pub fn events(&mut self, src: usize, evs: Vec<Event>) {
         if let Some(s) = self.sources.get_mut(src) {
-            if s.current.is_empty() {
-                s.current = evs;
-            } else {
-                s.current.extend(evs);
+            if !evs.is_empty() {
+                s.current.push(evs);
             }
         }
     }
@@ -82,18 +100,27 @@ impl EpochMerger {
             .iter()
             .filter_map(|s| s.ready.front().map(|e| e.0))
             .min()?;
-        let mut events = Vec::new();
+        let mut parts = Vec::new();
         for s in &mut self.sources {
             if s.ready.front().is_some_and(|e| e.0 == t) {
                 if let Some((_, evs)) = s.ready.pop_front() {
-                    events.extend(evs);
+                    parts.extend(evs);
                 }
             }
         }
-        // Stable: events of one source keep their order when times tie.
-        events.sort_by_key(Event::ts);
+        let total = parts.iter().map(Vec::len).sum();
+        let mut keyed: Vec<(TsNanos, u32, u32)> = Vec::with_capacity(total);
+        for (p, part) in parts.iter().enumerate() {
+            for (i, ev) in part.iter().enumerate() {
+                keyed.push((ev.ts(), p as u32, i as u32));
+            }
+        }
+        // Ties in time keep arrival order (source order, then batch order, then position),
+        // so the sequence is the same on every run.
+        keyed.sort_unstable();
         Some(Epoch {
-            events,
+            parts,
+            order: keyed.into_iter().map(|(_, p, i)| (p, i)).collect(),
             watermark: (t != TsNanos::MAX).then_some(t),
         })
     }
@@ -141,17 +168,14 @@ mod tests {
         m.watermark(1, 10);
         let e = m.next().unwrap();
         assert_eq!(e.watermark, Some(10));
-        assert_eq!(
-            e.events.iter().map(Event::ts).collect::<Vec<_>>(),
-            vec![5, 7, 9]
-        );
+        assert_eq!(e.iter().map(Event::ts).collect::<Vec<_>>(), vec![5, 7, 9]);
         assert!(m.next().is_none());
         m.events(0, vec![dns(11)]);
         m.done(0);
         m.done(1);
         let e = m.next().unwrap();
         assert_eq!(e.watermark, None);
-        assert_eq!(e.events.len(), 1);
+        assert_eq!(e.len(), 1);
         assert!(m.next().is_none());
     }
 }

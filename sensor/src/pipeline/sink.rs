@@ -2,7 +2,7 @@
 //! distribution (hdrhistogram) for the summary. Analyzers plug in here: they need the view
 //! across all shards.
 
-use super::merge::EpochMerger;
+use super::merge::{Epoch, EpochMerger};
 use super::SinkMsg;
 use crate::config::Config;
 use crate::output::alertmanager::AlertSender;
@@ -75,7 +75,7 @@ pub(super) struct SinkSetup {
 /// analyzers), their EVE lines already serialised (each ends in `\n`), each line's event time
 /// and end offset in `lines`, and the watermark to tick the analyzers to.
 struct SerialisedEpoch {
-    events: Vec<Event>,
+    events: Epoch,
     lines: Vec<u8>,
     marks: Vec<(TsNanos, u32)>,
     watermark: Option<TsNanos>,
@@ -160,12 +160,12 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                     let mut out = SerialisedEpoch {
                         lines: bufs.lines,
                         marks: bufs.marks,
-                        events: Vec::new(),
                         watermark: epoch.watermark,
+                        events: epoch,
                     };
-                    out.lines.reserve(epoch.events.len() * 480);
-                    out.marks.reserve(epoch.events.len());
-                    for ev in &epoch.events {
+                    out.lines.reserve(out.events.len() * 700);
+                    out.marks.reserve(out.events.len());
+                    for ev in out.events.iter() {
                         if let Some(ts) = handle(
                             ev,
                             &cfg,
@@ -180,7 +180,6 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                             out.marks.push((ts, end));
                         }
                     }
-                    out.events = epoch.events;
                     if epoch_tx.send(out).is_err() {
                         break;
                     }
@@ -290,7 +289,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                         marks.clear();
                         // A full return channel just drops the buffers.
                         let _ = spent.try_send(Buffers { lines, marks });
-                        for ev in &events {
+                        for ev in events.iter() {
                             for a in analyzers.iter_mut() {
                                 a.on_event(ev, &mut alerts);
                             }
