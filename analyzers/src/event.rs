@@ -191,6 +191,9 @@ pub struct DnsAnswer {
     pub ttl: u32,
     /// Presentation form of the data (address, target name, text...).
     pub data: String,
+    /// The address of an A/AAAA record, decoded once by the sensor's DNS parser so that
+    /// analyzers need not parse `data` again.
+    pub addr: Option<IpAddr>,
 }
 
 /// A DNS query matched with its response (or not answered within the timeout).

@@ -310,7 +310,7 @@ impl BeaconAnalyzer {
             if a.rtype != 1 && a.rtype != 28 {
                 continue;
             }
-            let Ok(ip) = a.data.parse::<IpAddr>() else {
+            let Some(ip) = a.addr else {
                 continue;
             };
             if ip.is_loopback() || ip.is_unspecified() {

@@ -123,6 +123,46 @@ struct Answered {
     qname: String,
 }
 
+/// What judging a flow needs, kept while its decision waits for late DNS: a fraction of a
+/// whole [`Flow`], and no copies of its strings but the server name.
+struct Pending {
+    src_ip: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    proto: u8,
+    vlan: crate::Vlans,
+    first_ts: TsNanos,
+    last_ts: TsNanos,
+    update: bool,
+    flow_id: u64,
+    conn_state: &'static str,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    server_name: Option<String>,
+}
+
+impl Pending {
+    fn of(f: &Flow) -> Self {
+        Pending {
+            src_ip: f.src_ip,
+            src_port: f.src_port,
+            dest_ip: f.dest_ip,
+            dest_port: f.dest_port,
+            proto: f.proto,
+            vlan: f.vlan,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            update: f.reason == CloseReason::Update,
+            flow_id: f.flow_id,
+            conn_state: f.conn_state.as_str(),
+            bytes_toserver: f.bytes_toserver,
+            bytes_toclient: f.bytes_toclient,
+            server_name: f.server_name.clone(),
+        }
+    }
+}
+
 pub struct DirectIp {
     cfg: DirectIpConfig,
     net: Network,
@@ -135,7 +175,7 @@ pub struct DirectIp {
     grace: i64,
     slack: i64,
     delay: i64,
-    pending: std::collections::VecDeque<(TsNanos, Flow)>,
+    pending: std::collections::VecDeque<(TsNanos, Pending)>,
     last_tick: TsNanos,
     /// Outbound flows checked / whose destination had been resolved.
     pub checked: u64,
@@ -178,12 +218,12 @@ impl DirectIp {
         if d.rcode != Some(0) {
             return;
         }
-        let qname = super::normalize_name(&d.qname);
+        let qname = super::normalized(&d.qname);
         for a in &d.answers {
             if a.rtype != 1 && a.rtype != 28 {
                 continue;
             }
-            let Ok(ip) = a.data.parse::<IpAddr>() else {
+            let Some(ip) = a.addr else {
                 continue;
             };
             let keep = (a.ttl as i64 * NANOS_PER_SEC)
@@ -201,8 +241,8 @@ impl DirectIp {
             }
             e.first_ts = e.first_ts.min(d.ts);
             e.expires = e.expires.max(expires);
-            if e.qname != qname {
-                e.qname.clone_from(&qname);
+            if e.qname != *qname {
+                e.qname = qname.to_string();
             }
         }
     }
@@ -215,7 +255,7 @@ impl DirectIp {
 
     fn note_doh(&mut self, vlan: crate::Vlans, src: IpAddr, name: Option<&str>, ts: TsNanos) {
         let Some(n) = name else { return };
-        let n = super::normalize_name(n);
+        let n = super::normalized(n);
         if self.doh_names.iter().any(|d| super::under_suffix(&n, d)) {
             *self.doh_hosts.entry(HostKey::new(vlan, src), || ts) = ts;
         }
@@ -237,7 +277,7 @@ impl DirectIp {
             return;
         }
         if self.delay == 0 {
-            return self.judge(f, out);
+            return self.judge(&Pending::of(f), out);
         }
         if self.pending.len() >= self.cfg.max_pending {
             if let Some((_, old)) = self.pending.pop_front() {
@@ -245,13 +285,13 @@ impl DirectIp {
             }
         }
         let due = self.last_tick.max(f.last_ts).saturating_add(self.delay);
-        self.pending.push_back((due, f.clone()));
+        self.pending.push_back((due, Pending::of(f)));
     }
 
-    fn judge(&mut self, f: &Flow, out: &mut Vec<Alert>) {
+    fn judge(&mut self, f: &Pending, out: &mut Vec<Alert>) {
         let (src, dst) = (f.src_ip, f.dest_ip);
         let resolved = self.resolved_name(dst, f.first_ts).is_some();
-        if f.reason != CloseReason::Update {
+        if !f.update {
             self.checked += 1;
             self.resolved += resolved as u64;
         }
@@ -289,7 +329,7 @@ impl DirectIp {
         a.name = f.server_name.clone();
         let ev = &mut a.evidence;
         ev.insert("flow_id".into(), f.flow_id.into());
-        ev.insert("conn_state".into(), f.conn_state.as_str().into());
+        ev.insert("conn_state".into(), f.conn_state.into());
         ev.insert("bytes_toserver".into(), f.bytes_toserver.into());
         ev.insert("bytes_toclient".into(), f.bytes_toclient.into());
         ev.insert("host_uses_doh".into(), doh.into());

@@ -9,8 +9,8 @@
 //! State is bounded: keys are LRU-capped (evictions counted), per-key sets are capped.
 
 use super::{
-    add_vlan, check_common, check_pos, entropy, new_alert, normalize_name, registrable, secs,
-    AllowConfig, Allowlist, Bounded, Dedupe, HostKey,
+    add_vlan, check_common, check_pos, entropy, entropy_skipping, new_alert, normalized,
+    registrable, secs, AllowConfig, Allowlist, Bounded, Dedupe, HostKey,
 };
 use crate::{Alert, Analyzer, DnsTxn, Event, Severity, TsNanos};
 use serde::Deserialize;
@@ -260,7 +260,7 @@ impl DnsTunnel {
     }
 
     fn on_dns(&mut self, d: &DnsTxn, out: &mut Vec<Alert>) {
-        let name = normalize_name(&d.qname);
+        let name = normalized(&d.qname);
         if skip_name(&name)
             || self
                 .allow
@@ -271,7 +271,6 @@ impl DnsTunnel {
         let Some(reg) = registrable(&name) else {
             return;
         };
-        let reg = reg.to_string();
         let sub = if name.len() > reg.len() {
             &name[..name.len() - reg.len() - 1]
         } else {
@@ -280,9 +279,12 @@ impl DnsTunnel {
         let host = HostKey::new(d.vlan, d.client_ip);
         let cfg = &self.cfg;
         let window = self.window;
-        let st = self
-            .keys
-            .entry((host, reg.clone()), || TunnelState::new(d.ts));
+        let st = self.keys.entry_by(
+            &(host, reg),
+            |k| k.0 == host && k.1 == reg,
+            || (host, reg.to_string()),
+            || TunnelState::new(d.ts),
+        );
         if d.ts.saturating_sub(st.window_start) > window {
             *st = TunnelState::new(d.ts);
         }
@@ -299,13 +301,14 @@ impl DnsTunnel {
         if d.qtype == QTYPE_TXT || d.qtype == QTYPE_NULL {
             st.txt_null += 1;
         }
-        let flat: String = sub.chars().filter(|c| *c != '.').collect();
-        if flat.len() >= 8 {
-            st.entropy_sum += entropy(&flat);
+        // Entropy of the subdomain's characters without the dots between its labels.
+        let (h, n) = entropy_skipping(sub, b'.');
+        if n >= 8 {
+            st.entropy_sum += h;
             st.entropy_n += 1;
         }
         if st.samples.len() < 3 && !sub.is_empty() {
-            st.samples.push(name.clone());
+            st.samples.push(name.to_string());
         }
         let uniq = st.subdomains.len();
         let mut reasons = Vec::new();
@@ -351,7 +354,7 @@ impl DnsTunnel {
         a.dest_ip = Some(d.server_ip);
         a.dest_port = Some(d.server_port);
         a.proto = Some(d.proto);
-        a.name = Some(reg.clone());
+        a.name = Some(reg.to_string());
         let ev = &mut a.evidence;
         ev.insert("reasons".into(), json!(reasons));
         ev.insert("registrable_domain".into(), reg.into());
@@ -455,7 +458,7 @@ impl Dga {
         if d.rcode != Some(RCODE_NXDOMAIN) {
             return;
         }
-        let name = normalize_name(&d.qname);
+        let name = normalized(&d.qname);
         if skip_name(&name)
             || self
                 .allow
@@ -463,7 +466,7 @@ impl Dga {
         {
             return;
         }
-        let reg = registrable(&name).unwrap_or(&name).to_string();
+        let reg: &str = registrable(&name).unwrap_or(&name);
         let label = reg.split('.').next().unwrap_or("");
         let random = looks_random(label, self.cfg.min_label_len);
         let host = HostKey::new(d.vlan, d.client_ip);
@@ -485,10 +488,10 @@ impl Dga {
         }
         st.random_names += 1;
         if st.domains.len() < cap {
-            st.domains.insert(hash64(&reg));
+            st.domains.insert(hash64(reg));
         }
         if st.samples.len() < 5 {
-            st.samples.push(name.clone());
+            st.samples.push(name.to_string());
         }
         if (st.random_names as usize) < self.cfg.nxdomain_min
             || st.domains.len() < self.cfg.min_domains
@@ -521,7 +524,7 @@ impl Dga {
             a.dest_port = Some(port);
             a.proto = Some(proto);
         }
-        a.name = Some(name);
+        a.name = Some(name.into_owned());
         let ev = &mut a.evidence;
         ev.insert("random_nxdomain_names".into(), st.random_names.into());
         ev.insert("distinct_nxdomain_names".into(), st.nx_names.len().into());

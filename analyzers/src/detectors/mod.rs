@@ -111,7 +111,18 @@ pub fn under_suffix(name: &str, suffix: &str) -> bool {
 
 /// Lower case, no trailing dot, no surrounding whitespace.
 pub fn normalize_name(s: &str) -> String {
-    s.trim().trim_end_matches('.').to_ascii_lowercase()
+    normalized(s).into_owned()
+}
+
+/// [`normalize_name`] without the copy when the name is already normal (lower case, no
+/// trailing dot): the common case on the per-event path.
+pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim().trim_end_matches('.');
+    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(t.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(t)
+    }
 }
 
 /// The registrable domain (eTLD+1) of a normalised name by the Public Suffix List, if any.
@@ -121,23 +132,34 @@ pub fn registrable(name: &str) -> Option<&str> {
 
 /// Shannon entropy of a string's bytes, bits per symbol.
 pub fn entropy(s: &str) -> f64 {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return 0.0;
-    }
+    entropy_skipping(s, None).0
+}
+
+/// Shannon entropy of `s`'s bytes other than `skip` (bits per symbol), and how many bytes
+/// that was: the entropy of `s` with every `skip` removed, without building that string.
+pub fn entropy_skipping(s: &str, skip: impl Into<Option<u8>>) -> (f64, usize) {
+    let skip = skip.into();
     let mut counts = [0u32; 256];
-    for &c in b {
-        counts[c as usize] += 1;
+    let mut total = 0usize;
+    for &c in s.as_bytes() {
+        if Some(c) != skip {
+            counts[c as usize] += 1;
+            total += 1;
+        }
     }
-    let n = b.len() as f64;
-    counts
+    if total == 0 {
+        return (0.0, 0);
+    }
+    let n = total as f64;
+    let h = counts
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
             let p = c as f64 / n;
             -p * p.log2()
         })
-        .sum()
+        .sum();
+    (h, total)
 }
 
 /// A map with a size cap: the least recently touched entry is evicted (and counted) when
@@ -172,6 +194,35 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
                 o.into_mut()
             }
             RawEntryMut::Vacant(v) => v.insert(k, f()).1,
+        }
+    }
+
+    /// [`Bounded::entry`] for a key given in borrowed form: `q` must hash as the key would
+    /// and `is_key` must recognise it; the key is only built (`make_key`) when absent, so a
+    /// hit allocates nothing.
+    pub fn entry_by<Q: Hash + ?Sized>(
+        &mut self,
+        q: &Q,
+        is_key: impl Fn(&K) -> bool,
+        make_key: impl FnOnce() -> K,
+        f: impl FnOnce() -> V,
+    ) -> &mut V {
+        use std::hash::BuildHasher;
+        let hash = self.map.hasher().hash_one(q);
+        let present = matches!(
+            self.map.raw_entry_mut().from_hash(hash, &is_key),
+            RawEntryMut::Occupied(_)
+        );
+        if !present && self.map.len() >= self.cap {
+            self.map.pop_front();
+            self.evictions += 1;
+        }
+        match self.map.raw_entry_mut().from_hash(hash, is_key) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                o.into_mut()
+            }
+            RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, make_key(), f()).1,
         }
     }
 
@@ -465,6 +516,60 @@ mod tests {
         assert!(b.get(&2).is_none());
         assert_eq!(b.get(&1), Some(&11));
         assert_eq!(b.evictions, 1);
+    }
+
+    #[test]
+    fn bounded_entry_by_finds_what_entry_made_and_evicts_alike() {
+        let mut b: Bounded<(u8, String), u32> = Bounded::new(2);
+        *b.entry((1, "a.example".into()), || 1) += 10;
+        // The borrowed form finds the owned key: no second entry, no key built.
+        let v = b.entry_by(
+            &(1u8, "a.example"),
+            |k| k.0 == 1 && k.1 == "a.example",
+            || panic!("key must not be rebuilt on a hit"),
+            || 0,
+        );
+        assert_eq!(*v, 11);
+        b.entry_by(
+            &(2u8, "b"),
+            |k| k.0 == 2 && k.1 == "b",
+            || (2, "b".into()),
+            || 2,
+        );
+        b.entry((1, "a.example".into()), || 0); // touch a
+        b.entry_by(
+            &(3u8, "c"),
+            |k| k.0 == 3 && k.1 == "c",
+            || (3, "c".into()),
+            || 3,
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.evictions, 1);
+        assert!(
+            b.get(&(2, "b".into())).is_none(),
+            "least recently used goes"
+        );
+        assert_eq!(b.get(&(3, "c".into())), Some(&3));
+    }
+
+    #[test]
+    fn normalized_borrows_normal_names_and_folds_others() {
+        assert!(matches!(
+            normalized("www.example.com"),
+            std::borrow::Cow::Borrowed("www.example.com")
+        ));
+        assert_eq!(normalized(" WWW.Example.COM. "), "www.example.com");
+        assert_eq!(normalize_name("A.b."), "a.b");
+    }
+
+    #[test]
+    fn entropy_skipping_equals_entropy_of_the_string_without_it() {
+        for s in ["a1b2.c3d4.e5f6", "aaaa.aaaa", "x.y.z", "...", "", "日本.語"] {
+            let flat: String = s.chars().filter(|c| *c != '.').collect();
+            let (h, n) = entropy_skipping(s, b'.');
+            assert_eq!(n, flat.len(), "{s}");
+            assert!((h - entropy(&flat)).abs() < 1e-12, "{s}");
+        }
     }
 
     #[test]

@@ -110,13 +110,16 @@ pub struct SuffixDetector {
     cfg: SuffixConfig,
     net: Network,
     allow: Allowlist,
-    suffixes: HashMap<String, String>,
+    // foldhash: every DNS name and SNI walks its suffixes through this map.
+    suffixes: SuffixMap,
     dedupe: Dedupe,
     pub alerts: u64,
 }
 
 /// The matched suffix (a key of `suffixes`) when `name` is strictly under one.
-fn find_suffix<'a>(suffixes: &HashMap<String, String>, name: &'a str) -> Option<&'a str> {
+type SuffixMap = HashMap<String, String, foldhash::fast::RandomState>;
+
+fn find_suffix<'a>(suffixes: &SuffixMap, name: &'a str) -> Option<&'a str> {
     let mut rest = name;
     // Walk the suffixes of the name from the longest proper one.
     while let Some(i) = rest.find('.') {
@@ -132,7 +135,7 @@ impl SuffixDetector {
     pub fn new(cat: Category, cfg: SuffixConfig, net: Network) -> Result<Self, String> {
         let what = format!("detectors.{}", cat.id());
         cfg.validate(&what)?;
-        let mut suffixes: HashMap<String, String> = HashMap::new();
+        let mut suffixes = SuffixMap::default();
         if cfg.builtin {
             suffixes.extend(builtin_suffixes(cat.id()));
         }
@@ -171,7 +174,7 @@ impl SuffixDetector {
         if !self.net.is_internal(client) {
             return;
         }
-        let name = normalize_name(raw_name);
+        let name = super::normalized(raw_name);
         let Some(suffix) = find_suffix(&self.suffixes, &name) else {
             return;
         };
@@ -220,7 +223,7 @@ impl SuffixDetector {
             a.dest_port = Some(p);
             a.proto = Some(proto);
         }
-        a.name = Some(name.clone());
+        a.name = Some(name.to_string());
         let ev = &mut a.evidence;
         ev.insert("suffix".into(), suffix.into());
         ev.insert("kind".into(), kind.into());

@@ -18,6 +18,11 @@ pub fn answer(name: &str, rtype: u16, ttl: u32, data: &str) -> DnsAnswer {
         rtype,
         ttl,
         data: data.into(),
+        addr: if rtype == 1 || rtype == 28 {
+            data.parse().ok()
+        } else {
+            None
+        },
     }
 }
 

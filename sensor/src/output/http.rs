@@ -113,6 +113,7 @@ impl MetricsServer {
         }
         .map_err(|e| format!("metrics listen {addr}: {e}"))?;
         let server = Arc::new(server);
+        metrics.inventory_view_wanted.store(true, Ordering::Relaxed);
         let auth = sec.basic_auth;
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (server.clone(), stop.clone());

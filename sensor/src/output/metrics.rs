@@ -90,6 +90,9 @@ pub struct Metrics {
     pub analyzer_gauges: Vec<(&'static str, prometheus::GaugeVec)>,
     /// The latest inventory snapshot, served at `/inventory` (JSON).
     pub inventory_view: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+    /// Set once an HTTP server can serve `/inventory`: building the snapshot of tens of
+    /// thousands of hosts is not free, so nobody pays for it when nobody can read it.
+    pub inventory_view_wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// `process_*` metrics (Prometheus client conventions), read from `/proc/self` at each scrape.
@@ -445,6 +448,7 @@ impl Metrics {
                 })
                 .collect(),
             inventory_view: Default::default(),
+            inventory_view_wanted: Default::default(),
             registry: r,
         };
         m.build_info

@@ -67,7 +67,8 @@ pub(super) struct SinkSetup {
     pub live: bool,
     pub analyzers: Vec<Box<dyn Analyzer>>,
     pub am: Option<AlertSender>,
-    /// Keep the latest version of each alert for the report (`kizuki report`).
+    /// Keep the latest version of each alert and the analyzers' final views for the report
+    /// (`kizuki report`).
     pub keep_alert_log: bool,
 }
 
@@ -349,7 +350,8 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             if let Some(p) = &state_file {
                 save_state(p, &analyzers, now);
             }
-            for a in &analyzers {
+            // Only `kizuki report` reads the analysts' views.
+            for a in analyzers.iter().filter(|_| rep.keep_alert_log) {
                 let snap = a.snapshot();
                 if !snap.is_null() {
                     rep.analyzers.insert(a.name().to_string(), snap);
@@ -429,7 +431,11 @@ fn publish_views(analyzers: &[Box<dyn Analyzer>], metrics: &Metrics) {
     let mut readings = Vec::new();
     for a in analyzers {
         a.gauges(&mut readings);
-        if a.name() == "inventory" {
+        if a.name() == "inventory"
+            && metrics
+                .inventory_view_wanted
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             if let Ok(mut v) = metrics.inventory_view.lock() {
                 *v = a.snapshot();
             }

@@ -122,6 +122,7 @@ pub fn dns(client: &str, qname: &str, ts: TsNanos, rcode: u16, answers: &[(&str,
                 rtype: if a.contains(':') { 28 } else { 1 },
                 ttl: *ttl,
                 data: (*a).into(),
+                addr: a.parse().ok(),
             })
             .collect(),
         authoritative: false,

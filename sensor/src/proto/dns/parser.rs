@@ -6,6 +6,7 @@ use analyzers::DnsAnswer;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use std::net::IpAddr;
 
 /// Answers kept per message (a hostile response may carry thousands).
 pub const MAX_ANSWERS: usize = 64;
@@ -90,6 +91,11 @@ fn from_full(m: &Message) -> DnsMessage {
                 rtype: u16::from(r.record_type()),
                 ttl: r.ttl,
                 data: rdata_text(&r.data),
+                addr: match &r.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                },
             })
             .collect(),
         partial: false,
