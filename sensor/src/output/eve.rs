@@ -1,10 +1,11 @@
 //! EVE JSON lines (Suricata-compatible envelope) for flow and DNS events. serde_json does
 //! the escaping, so arbitrary bytes in names can never break a line.
 
+use super::jsonw::{hex_byte_str, Obj};
 use super::rotate::{RotatePolicy, RotatingFile};
-use crate::timefmt::eve_ts;
+use crate::timefmt::{eve_ts, write_eve_ts_bytes};
 use analyzers::dnsnames::{rcode_name, rrtype_name};
-use analyzers::{proto_name, Alert, DnsTxn, Flow, MailMessage, Vlans};
+use analyzers::{proto_name, Alert, DnsTxn, Flow, MailMessage, TsNanos, Vlans};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -31,6 +32,7 @@ fn vlan_list(v: &Vlans) -> Option<Vec<u16>> {
     (!v.is_empty()).then(|| v.ids().collect())
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct FlowBody<'a> {
     flow: FlowObj<'a>,
@@ -38,6 +40,7 @@ struct FlowBody<'a> {
     tcp: Option<TcpObj>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct FlowObj<'a> {
     pkts_toserver: u64,
@@ -62,6 +65,7 @@ struct FlowObj<'a> {
     missed_bytes: u64,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct TcpObj {
     tcp_flags: String,
@@ -69,11 +73,13 @@ struct TcpObj {
     tcp_flags_tc: String,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct DnsBody<'a> {
     dns: DnsObj<'a>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct DnsObj<'a> {
     #[serde(rename = "type")]
@@ -96,6 +102,7 @@ struct DnsObj<'a> {
     rtt: Option<f64>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct AnswerObj<'a> {
     rrname: &'a str,
@@ -115,8 +122,9 @@ fn flow_state(f: &Flow) -> &'static str {
     }
 }
 
-/// Serialises a flow event (one JSON object, no newline) into `out`.
-pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
+/// The serde form of a flow record: the reference the hand-written writer is tested against.
+#[cfg(test)]
+fn serde_flow(out: &mut Vec<u8>, f: &Flow) {
     let tcp = (f.proto == 6).then(|| TcpObj {
         tcp_flags: format!("{:02x}", f.tcp_flags_ts | f.tcp_flags_tc),
         tcp_flags_ts: format!("{:02x}", f.tcp_flags_ts),
@@ -160,8 +168,9 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
     let _ = serde_json::to_writer(out, &e);
 }
 
-/// Serialises a DNS transaction event into `out`.
-pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
+/// The serde form of a DNS record (test reference, as [`serde_flow`]).
+#[cfg(test)]
+fn serde_dns(out: &mut Vec<u8>, d: &DnsTxn) {
     let e = Envelope {
         timestamp: eve_ts(d.ts),
         flow_id: d.flow_id,
@@ -203,6 +212,159 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
         },
     };
     let _ = serde_json::to_writer(out, &e);
+}
+
+/// The envelope's leading fields, as [`Envelope`] serialises them.
+#[allow(clippy::too_many_arguments)]
+fn envelope(
+    o: &mut Obj<'_>,
+    ts: TsNanos,
+    flow_id: u64,
+    event_type: &str,
+    src: (IpAddr, u16),
+    dest: (IpAddr, u16),
+    proto: u8,
+    vlan: &Vlans,
+    community_id: &str,
+) {
+    o.raw("timestamp", |b| {
+        b.push(b'"');
+        write_eve_ts_bytes(b, ts);
+        b.push(b'"');
+    })
+    .u64("flow_id", flow_id)
+    .str("event_type", event_type)
+    .ip("src_ip", src.0)
+    .u64("src_port", src.1.into())
+    .ip("dest_ip", dest.0)
+    .u64("dest_port", dest.1.into())
+    .str("proto", &proto_name(proto));
+    if !vlan.is_empty() {
+        o.raw("vlan", |b| {
+            b.push(b'[');
+            for (i, id) in vlan.ids().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+            }
+            b.push(b']');
+        });
+    }
+    o.str("community_id", community_id);
+}
+
+fn ts_str(b: &mut Vec<u8>, ts: TsNanos) {
+    b.push(b'"');
+    write_eve_ts_bytes(b, ts);
+    b.push(b'"');
+}
+
+/// Serialises a flow event (one JSON object, no newline) into `out`.
+pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
+    let mut o = Obj::open(out);
+    envelope(
+        &mut o,
+        f.first_ts,
+        f.flow_id,
+        "flow",
+        (f.src_ip, f.src_port),
+        (f.dest_ip, f.dest_port),
+        f.proto,
+        &f.vlan,
+        &f.community_id,
+    );
+    o.raw("flow", |b| {
+        let mut fo = Obj::open(b);
+        fo.u64("pkts_toserver", f.pkts_toserver)
+            .u64("pkts_toclient", f.pkts_toclient)
+            .u64("bytes_toserver", f.bytes_toserver)
+            .u64("bytes_toclient", f.bytes_toclient)
+            .u64("payload_toserver", f.payload_toserver)
+            .u64("payload_toclient", f.payload_toclient)
+            .raw("start", |b| ts_str(b, f.first_ts))
+            .raw("end", |b| ts_str(b, f.last_ts))
+            .i64("age", f.duration_ns() / 1_000_000_000)
+            .f64("duration", f.duration_ns() as f64 / 1e9)
+            .str("state", flow_state(f))
+            .str("reason", f.reason.as_str())
+            .str("conn_state", f.conn_state.as_str())
+            .str("history", &f.history)
+            .opt_str("server_name", f.server_name.as_deref())
+            .opt_str(
+                "server_name_source",
+                f.server_name_source.map(|s| s.as_str()),
+            )
+            .u64("tunnel_depth", f.tunnel_depth.into())
+            .u64("missed_bytes", f.missed_bytes)
+            .close();
+    });
+    if f.proto == 6 {
+        o.raw("tcp", |b| {
+            Obj::open(b)
+                .raw("tcp_flags", |b| {
+                    hex_byte_str(b, f.tcp_flags_ts | f.tcp_flags_tc)
+                })
+                .raw("tcp_flags_ts", |b| hex_byte_str(b, f.tcp_flags_ts))
+                .raw("tcp_flags_tc", |b| hex_byte_str(b, f.tcp_flags_tc))
+                .close();
+        });
+    }
+    o.close();
+}
+
+/// Serialises a DNS transaction event into `out`.
+pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
+    let mut o = Obj::open(out);
+    envelope(
+        &mut o,
+        d.ts,
+        d.flow_id,
+        "dns",
+        (d.client_ip, d.client_port),
+        (d.server_ip, d.server_port),
+        d.proto,
+        &d.vlan,
+        &d.community_id,
+    );
+    o.raw("dns", |b| {
+        let mut q = Obj::open(b);
+        q.str("type", "transaction")
+            .u64("id", d.id.into())
+            .str("rrname", &d.qname)
+            .str("rrtype", &rrtype_name(d.qtype))
+            .u64("rclass", d.qclass.into())
+            .u64("opcode", d.opcode.into());
+        if let Some(rc) = d.rcode {
+            q.str("rcode", &rcode_name(rc));
+        }
+        q.bool("answered", d.answered())
+            .bool("query_seen", d.query_seen)
+            .bool("aa", d.authoritative)
+            .bool("tc", d.truncated)
+            .bool("rd", d.recursion_desired)
+            .bool("ra", d.recursion_available)
+            .raw("answers", |b| {
+                b.push(b'[');
+                for (i, a) in d.answers.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b',');
+                    }
+                    Obj::open(b)
+                        .str("rrname", &a.name)
+                        .str("rrtype", &rrtype_name(a.rtype))
+                        .u64("ttl", a.ttl.into())
+                        .str("rdata", &a.data)
+                        .close();
+                }
+                b.push(b']');
+            });
+        if let Some(n) = d.rtt_ns {
+            q.f64("rtt", n as f64 / 1e9);
+        }
+        q.close();
+    });
+    o.close();
 }
 
 #[derive(Serialize)]
@@ -442,5 +604,114 @@ impl EveWriter {
     /// Reopens the file (SIGHUP from an external log rotator).
     pub fn reopen(&mut self) {
         self.file.reopen();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzers::{CloseReason, ConnState, DnsAnswer, NameSource};
+
+    const HOSTILE: [&str; 5] = [
+        "",
+        "www.example.com",
+        "q\"uo\\te.example",
+        "ctl\u{0}\u{1b}\n.example",
+        "日本語\u{202e}.example",
+    ];
+
+    fn flow(i: usize, name: &str) -> Flow {
+        Flow {
+            flow_id: 1 << 60 | i as u64,
+            src_ip: if i % 2 == 0 {
+                "10.1.2.3".parse().unwrap()
+            } else {
+                "2001:db8::1".parse().unwrap()
+            },
+            src_port: 40_000 + i as u16,
+            dest_ip: "192.0.2.255".parse().unwrap(),
+            dest_port: 443,
+            proto: [6, 17, 1, 58, 47, 200][i % 6],
+            vlan: Vlans {
+                outer: (i % 3 > 0).then_some(100),
+                inner: (i % 3 > 1).then_some(4094),
+            },
+            tunnel_depth: (i % 3) as u8,
+            first_ts: 1_795_636_512_123_456_789 + i as i64,
+            last_ts: 1_795_636_600_000_000_001 + (i as i64) * 7_777_777,
+            pkts_toserver: u64::MAX - i as u64,
+            pkts_toclient: i as u64,
+            bytes_toserver: 1500,
+            bytes_toclient: 0,
+            payload_toserver: 3,
+            payload_toclient: 4,
+            tcp_flags_ts: 0x1b,
+            tcp_flags_tc: (i * 37) as u8,
+            history: "ShADadFf".into(),
+            conn_state: [ConnState::SF, ConnState::S0, ConnState::OTH][i % 3],
+            reason: [
+                CloseReason::Timeout,
+                CloseReason::Update,
+                CloseReason::Evicted,
+            ][i % 3],
+            server_name: (!name.is_empty()).then(|| name.to_string()),
+            server_name_source: (i % 2 == 0).then_some(NameSource::HttpHost),
+            community_id: format!("1:{name}"),
+            missed_bytes: 9,
+        }
+    }
+
+    fn dns(i: usize, name: &str) -> DnsTxn {
+        DnsTxn {
+            ts: -1 + i as i64 * 1_000_000_007,
+            flow_id: i as u64,
+            client_ip: "fe80::1".parse().unwrap(),
+            client_port: 5353,
+            server_ip: "8.8.8.8".parse().unwrap(),
+            server_port: 53,
+            proto: 17,
+            vlan: Vlans {
+                outer: (i % 2 == 1).then_some(7),
+                inner: None,
+            },
+            community_id: "1:abc=".into(),
+            id: u16::MAX,
+            qname: name.into(),
+            qtype: [1, 28, 16, 65_000][i % 4],
+            qclass: 1,
+            opcode: 0,
+            rcode: [Some(0), None, Some(3), Some(4000)][i % 4],
+            answers: (0..i % 3)
+                .map(|k| DnsAnswer {
+                    name: name.into(),
+                    rtype: [1, 5, 99][k],
+                    ttl: u32::MAX,
+                    data: format!("{name}{k}"),
+                    addr: None,
+                })
+                .collect(),
+            authoritative: i % 2 == 0,
+            truncated: i % 3 == 0,
+            recursion_desired: true,
+            recursion_available: false,
+            rtt_ns: (i % 2 == 0).then_some(1_234_567 * i as i64),
+            query_seen: i % 4 != 1,
+        }
+    }
+
+    #[test]
+    fn hand_written_records_equal_the_serde_ones_byte_for_byte() {
+        for i in 0..24 {
+            let name = HOSTILE[i % HOSTILE.len()];
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_flow(&mut a, &flow(i, name));
+            serde_flow(&mut b, &flow(i, name));
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_dns(&mut a, &dns(i, name));
+            serde_dns(&mut b, &dns(i, name));
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            serde_json::from_slice::<serde_json::Value>(&a).expect("valid JSON");
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod alertmanager;
 pub mod eve;
 pub mod http;
+pub mod jsonw;
 pub mod metrics;
 pub mod report;
 pub mod rotate;
