@@ -623,7 +623,7 @@ mod tests {
     fn flow(i: usize, name: &str) -> Flow {
         Flow {
             flow_id: 1 << 60 | i as u64,
-            src_ip: if i % 2 == 0 {
+            src_ip: if i.is_multiple_of(2) {
                 "10.1.2.3".parse().unwrap()
             } else {
                 "2001:db8::1".parse().unwrap()
@@ -633,7 +633,7 @@ mod tests {
             dest_port: 443,
             proto: [6, 17, 1, 58, 47, 200][i % 6],
             vlan: Vlans {
-                outer: (i % 3 > 0).then_some(100),
+                outer: (!i.is_multiple_of(3)).then_some(100),
                 inner: (i % 3 > 1).then_some(4094),
             },
             tunnel_depth: (i % 3) as u8,
@@ -655,7 +655,7 @@ mod tests {
                 CloseReason::Evicted,
             ][i % 3],
             server_name: (!name.is_empty()).then(|| name.to_string()),
-            server_name_source: (i % 2 == 0).then_some(NameSource::HttpHost),
+            server_name_source: i.is_multiple_of(2).then_some(NameSource::HttpHost),
             community_id: format!("1:{name}"),
             missed_bytes: 9,
         }
@@ -690,11 +690,11 @@ mod tests {
                     addr: None,
                 })
                 .collect(),
-            authoritative: i % 2 == 0,
-            truncated: i % 3 == 0,
+            authoritative: i.is_multiple_of(2),
+            truncated: i.is_multiple_of(3),
             recursion_desired: true,
             recursion_available: false,
-            rtt_ns: (i % 2 == 0).then_some(1_234_567 * i as i64),
+            rtt_ns: i.is_multiple_of(2).then_some(1_234_567 * i as i64),
             query_seen: i % 4 != 1,
         }
     }
