@@ -38,6 +38,11 @@ impl Epoch {
         self.order.len()
     }
 
+    /// The batches themselves (to recycle their memory once the events were used).
+    pub fn into_parts(self) -> Vec<Vec<Event>> {
+        self.parts
+    }
+
     /// The events in time order.
     pub fn iter(&self) -> impl Iterator<Item = &Event> {
         self.order.iter().filter_map(|&(p, i)| {

@@ -117,6 +117,9 @@ pub struct RunReport {
 }
 
 /// Where a run's records go and how it is stopped.
+/// Empty event vectors kept for reuse between the analyze thread and the workers.
+const SPARE_EVENT_VECS: usize = 64;
+
 pub struct Outputs {
     pub metrics: Metrics,
     pub eve: EveWriter,
@@ -147,8 +150,13 @@ pub fn run(
     let started = Instant::now();
     let workers = workers.max(1);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(64);
+    // Spent event vectors flow back from the analyze thread to the workers: allocating each
+    // batch afresh cost the workers more in page faults than building the records.
+    let (spare_tx, spare_rx) =
+        crossbeam_channel::bounded::<Vec<analyzers::Event>>(SPARE_EVENT_VECS);
     let sink = sink::spawn(sink::SinkSetup {
         rx: ev_rx,
+        spare_events: spare_tx,
         sources: workers + 1,
         eve,
         metrics: metrics.clone(),
@@ -165,7 +173,8 @@ pub fn run(
     for shard in 0..workers {
         let (tx, rx) = crossbeam_channel::bounded::<WorkerMsg>(cfg.pipeline.queue_batches);
         senders.push(tx);
-        let w = worker::Worker::new(cfg, shard, workers, metrics.clone());
+        let mut w = worker::Worker::new(cfg, shard, workers, metrics.clone());
+        w.spare_events = Some(spare_rx.clone());
         let (etx, rtx) = (ev_tx.clone(), recycle_tx.clone());
         handles.push(
             std::thread::Builder::new()

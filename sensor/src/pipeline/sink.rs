@@ -59,6 +59,8 @@ pub struct SinkReport {
 /// What the sink thread owns.
 pub(super) struct SinkSetup {
     pub rx: Receiver<SinkMsg>,
+    /// Where spent event vectors go back to the workers.
+    pub spare_events: crossbeam_channel::Sender<Vec<Event>>,
     /// Event sources: the worker shards and the dispatcher.
     pub sources: usize,
     pub eve: EveWriter,
@@ -100,6 +102,7 @@ const EPOCHS_IN_FLIGHT: usize = 8;
 pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
     let SinkSetup {
         rx,
+        spare_events,
         sources,
         eve,
         metrics,
@@ -120,6 +123,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
     let writer = spawn_writer(WriterSetup {
         rx: epoch_rx,
         spent: spent_tx,
+        spare_events,
         eve,
         metrics: metrics.clone(),
         cfg: cfg.clone(),
@@ -217,6 +221,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
 struct WriterSetup {
     rx: Receiver<SerialisedEpoch>,
     spent: crossbeam_channel::Sender<Buffers>,
+    spare_events: crossbeam_channel::Sender<Vec<Event>>,
     eve: EveWriter,
     metrics: Metrics,
     cfg: Config,
@@ -231,6 +236,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
     let WriterSetup {
         rx,
         spent,
+        spare_events,
         mut eve,
         metrics,
         cfg,
@@ -305,6 +311,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                                 last_views = Instant::now();
                             }
                         }
+                        recycle(events, &spare_events);
                         false
                     }
                     Err(RecvTimeoutError::Timeout) => false,
@@ -413,6 +420,23 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
         Some(n) => *n += 1,
         None => {
             map.insert(key.to_string(), 1);
+        }
+    }
+}
+
+/// Vectors larger than this (in events) are freed rather than kept: one huge epoch must not
+/// pin its memory for the rest of the run.
+const MAX_SPARE_EVENTS: usize = 1 << 16;
+
+/// Empties an epoch's batches and offers them back to the workers (a full pool drops them).
+fn recycle(epoch: Epoch, spare: &crossbeam_channel::Sender<Vec<Event>>) {
+    for mut part in epoch.into_parts() {
+        if part.capacity() > MAX_SPARE_EVENTS {
+            continue;
+        }
+        part.clear();
+        if spare.try_send(part).is_err() {
+            break;
         }
     }
 }

@@ -24,6 +24,8 @@ const FLUSH_CHUNK: usize = 1024;
 const NAME_TRIES: u8 = 3;
 
 pub(super) struct Worker {
+    /// Recycled event vectors (see `pipeline::run`).
+    pub spare_events: Option<crossbeam_channel::Receiver<Vec<Event>>>,
     shard: usize,
     flows: FlowTable,
     frags: Reassembler,
@@ -59,6 +61,7 @@ impl Worker {
     pub(super) fn new(cfg: &Config, shard: usize, shards: usize, metrics: Metrics) -> Self {
         let per = |t: usize| t.div_ceil(shards.max(1)).max(1);
         Self {
+            spare_events: None,
             shard,
             flows: FlowTable::new(
                 super::flow_limits(cfg, shards),
@@ -355,7 +358,12 @@ impl Worker {
             || !self.bursts.is_empty()
             || !self.mail_out.is_empty()
         {
-            let mut ev = Vec::with_capacity(
+            let mut ev = self
+                .spare_events
+                .as_ref()
+                .and_then(|r| r.try_recv().ok())
+                .unwrap_or_default();
+            ev.reserve(
                 self.flow_out.len() + self.dns_out.len() + self.bursts.len() + self.mail_out.len(),
             );
             // Bursts first: they happened while their flows were still open.
