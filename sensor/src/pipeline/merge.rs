@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 struct Source {
     /// Batches since the last watermark, in arrival order.
     current: Vec<Vec<Event>>,
-    ready: VecDeque<(TsNanos, Vec<Vec<Event>>)>,
+    /// Finished pieces: `Some(t)` ended by a watermark at `t`, `None` by a cut (final flush)
+    /// or by the end of the source.
+    ready: VecDeque<(Option<TsNanos>, Vec<Vec<Event>>)>,
     done: bool,
 }
 
@@ -23,9 +25,9 @@ pub(super) struct EpochMerger {
 }
 
 /// One merged epoch: the sources' batches as they arrived, an index that visits their events
-/// in time order, then the watermark to tick to (`None` for the final epoch after every
-/// source finished). Events are a few hundred bytes each: ordering an index instead of
-/// moving them keeps the merge off the memory bus.
+/// in time order, then the watermark to tick to (`None`: no tick — a piece of the final flush,
+/// or the end). Events are a few hundred bytes each: ordering an index instead of moving them
+/// keeps the merge off the memory bus.
 pub(super) struct Epoch {
     parts: Vec<Vec<Event>>,
     /// (part, index in part), in time order.
@@ -34,6 +36,7 @@ pub(super) struct Epoch {
 }
 
 impl Epoch {
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.order.len()
     }
@@ -71,7 +74,15 @@ impl EpochMerger {
     pub fn watermark(&mut self, src: usize, t: TsNanos) {
         if let Some(s) = self.sources.get_mut(src) {
             let evs = std::mem::take(&mut s.current);
-            s.ready.push_back((t, evs));
+            s.ready.push_back((Some(t), evs));
+        }
+    }
+
+    /// Source `src` ends a piece of its final flush here (no tick).
+    pub fn cut(&mut self, src: usize) {
+        if let Some(s) = self.sources.get_mut(src) {
+            let evs = std::mem::take(&mut s.current);
+            s.ready.push_back((None, evs));
         }
     }
 
@@ -80,7 +91,7 @@ impl EpochMerger {
         if let Some(s) = self.sources.get_mut(src) {
             let evs = std::mem::take(&mut s.current);
             if !evs.is_empty() {
-                s.ready.push_back((TsNanos::MAX, evs));
+                s.ready.push_back((None, evs));
             }
             s.done = true;
         }
@@ -95,16 +106,20 @@ impl EpochMerger {
         }
     }
 
-    /// The next epoch every source has completed, if any.
+    /// The next epoch every source has completed, if any. Watermarked pieces go first, the
+    /// earliest watermark of all; a source whose next piece is untimed (it is flushing) takes
+    /// no part in them. Once no source has a watermark left, the next untimed piece of every
+    /// source forms an epoch without a tick. The pairing depends only on each source's own
+    /// sequence, so the result is the same on every run.
     pub fn next(&mut self) -> Option<Epoch> {
         if self.sources.iter().any(|s| !s.done && s.ready.is_empty()) {
             return None;
         }
-        let t = self
-            .sources
-            .iter()
-            .filter_map(|s| s.ready.front().map(|e| e.0))
-            .min()?;
+        let fronts = || self.sources.iter().filter_map(|s| s.ready.front());
+        if fronts().next().is_none() {
+            return None;
+        }
+        let t = fronts().filter_map(|e| e.0).min();
         let mut parts = Vec::new();
         for s in &mut self.sources {
             if s.ready.front().is_some_and(|e| e.0 == t) {
@@ -126,7 +141,7 @@ impl EpochMerger {
         Some(Epoch {
             parts,
             order: keyed.into_iter().map(|(_, p, i)| (p, i)).collect(),
-            watermark: (t != TsNanos::MAX).then_some(t),
+            watermark: t,
         })
     }
 }
@@ -181,6 +196,36 @@ mod tests {
         let e = m.next().unwrap();
         assert_eq!(e.watermark, None);
         assert_eq!(e.len(), 1);
+        assert!(m.next().is_none());
+    }
+
+    #[test]
+    fn final_flush_pieces_pair_by_position_after_the_last_watermarks() {
+        let mut m = EpochMerger::new(2);
+        m.events(0, vec![dns(1)]);
+        m.watermark(0, 10);
+        // Source 0 starts flushing; source 1 still has its last watermark to send.
+        m.events(0, vec![dns(8), dns(3)]);
+        m.cut(0);
+        m.events(0, vec![dns(9)]);
+        m.cut(0);
+        m.done(0);
+        assert!(m.next().is_none(), "source 1 has sent nothing yet");
+        m.events(1, vec![dns(2)]);
+        m.watermark(1, 10);
+        let e = m.next().unwrap();
+        assert_eq!(e.watermark, Some(10));
+        assert_eq!(e.iter().map(Event::ts).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(m.next().is_none(), "source 1 is neither flushing nor done");
+        m.events(1, vec![dns(4)]);
+        m.cut(1);
+        let e = m.next().unwrap();
+        assert_eq!(e.watermark, None, "flush pieces are not ticks");
+        assert_eq!(e.iter().map(Event::ts).collect::<Vec<_>>(), vec![3, 4, 8]);
+        assert!(m.next().is_none(), "source 1 may still send a piece");
+        m.done(1);
+        let e = m.next().unwrap();
+        assert_eq!(e.iter().map(Event::ts).collect::<Vec<_>>(), vec![9]);
         assert!(m.next().is_none());
     }
 }

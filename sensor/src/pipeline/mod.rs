@@ -83,6 +83,9 @@ enum SinkMsg {
     Events { src: usize, events: Vec<Event> },
     /// Source `src` has sent everything up to packet time `t`.
     Watermark { src: usize, t: TsNanos },
+    /// Source `src` cut an epoch without a tick: its final flush goes out in pieces, so a
+    /// million open flows never wait in the sink all at once.
+    Cut { src: usize },
     /// Source `src` is finished.
     Done { src: usize },
 }

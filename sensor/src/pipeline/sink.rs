@@ -74,24 +74,31 @@ pub(super) struct SinkSetup {
     pub keep_alert_log: bool,
 }
 
-/// One merged epoch handed from the sink to the writer thread: the events (for the
-/// analyzers), their EVE lines already serialised (each ends in `\n`), each line's event time
-/// and end offset in `lines`, and the watermark to tick the analyzers to.
-struct SerialisedEpoch {
-    events: Epoch,
-    lines: Vec<u8>,
-    marks: Vec<(TsNanos, u32)>,
-    watermark: Option<TsNanos>,
+/// What the sink hands the writer thread, in order: an epoch's EVE lines (in chunks of about
+/// [`LINES_CHUNK`] bytes, so a huge epoch — every flow flushed at the end of a replay — never
+/// sits in memory as text), then the epoch itself for the analyzers.
+enum ToWriter {
+    Lines(Buffers),
+    Epoch(Epoch),
 }
 
-/// An epoch's spent line buffers, cleared, on their way back to the sink.
+/// Serialised lines (each ends in `\n`) with each line's event time and end offset.
 #[derive(Default)]
 struct Buffers {
     lines: Vec<u8>,
     marks: Vec<(TsNanos, u32)>,
 }
 
-/// Epochs in flight between the sink and the writer thread (back-pressure beyond that).
+impl Buffers {
+    fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+}
+
+/// Bytes of EVE text per chunk handed to the writer.
+const LINES_CHUNK: usize = 1 << 20;
+
+/// Messages in flight between the sink and the writer thread (back-pressure beyond that).
 const EPOCHS_IN_FLIGHT: usize = 8;
 
 /// The sink is two threads in a row so that serialising EVE and running the analyzers, the
@@ -115,7 +122,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
     for a in &analyzers {
         metrics.declare_detector(a.name());
     }
-    let (epoch_tx, epoch_rx) = crossbeam_channel::bounded::<SerialisedEpoch>(EPOCHS_IN_FLIGHT);
+    let (epoch_tx, epoch_rx) = crossbeam_channel::bounded::<ToWriter>(EPOCHS_IN_FLIGHT);
     // Spent line buffers go back to the sink: a fresh multi-megabyte buffer per epoch costs
     // more in page faults (the allocator hands big blocks back to the kernel) than the
     // serialising itself.
@@ -151,6 +158,10 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                         merger.watermark(src, t);
                         false
                     }
+                    Ok(SinkMsg::Cut { src }) => {
+                        merger.cut(src);
+                        false
+                    }
                     Ok(SinkMsg::Done { src }) => {
                         merger.done(src);
                         false
@@ -160,17 +171,14 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                         true
                     }
                 };
-                while let Some(epoch) = merger.next() {
-                    let bufs = spent_rx.try_recv().unwrap_or_default();
-                    let mut out = SerialisedEpoch {
-                        lines: bufs.lines,
-                        marks: bufs.marks,
-                        watermark: epoch.watermark,
-                        events: epoch,
-                    };
-                    out.lines.reserve(out.events.len() * 700);
-                    out.marks.reserve(out.events.len());
-                    for ev in out.events.iter() {
+                let fresh = || {
+                    let mut b = spent_rx.try_recv().unwrap_or_default();
+                    b.lines.reserve(LINES_CHUNK + (LINES_CHUNK >> 3));
+                    b
+                };
+                'epochs: while let Some(epoch) = merger.next() {
+                    let mut out = fresh();
+                    for ev in epoch.iter() {
                         if let Some(ts) = handle(
                             ev,
                             &cfg,
@@ -183,9 +191,18 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                             out.lines.push(b'\n');
                             let end = u32::try_from(out.lines.len()).unwrap_or(u32::MAX);
                             out.marks.push((ts, end));
+                            if out.lines.len() >= LINES_CHUNK {
+                                let full = std::mem::replace(&mut out, fresh());
+                                if epoch_tx.send(ToWriter::Lines(full)).is_err() {
+                                    break 'epochs;
+                                }
+                            }
                         }
                     }
-                    if epoch_tx.send(out).is_err() {
+                    if !out.is_empty() && epoch_tx.send(ToWriter::Lines(out)).is_err() {
+                        break;
+                    }
+                    if epoch_tx.send(ToWriter::Epoch(epoch)).is_err() {
                         break;
                     }
                 }
@@ -219,7 +236,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
 
 /// What the writer thread owns.
 struct WriterSetup {
-    rx: Receiver<SerialisedEpoch>,
+    rx: Receiver<ToWriter>,
     spent: crossbeam_channel::Sender<Buffers>,
     spare_events: crossbeam_channel::Sender<Vec<Event>>,
     eve: EveWriter,
@@ -277,25 +294,23 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     eve.reopen();
                 }
                 let closed = match rx.recv_timeout(Duration::from_millis(500)) {
-                    Ok(epoch) => {
+                    Ok(ToWriter::Lines(mut b)) => {
                         let mut start = 0usize;
-                        for &(ts, end) in &epoch.marks {
+                        for &(ts, end) in &b.marks {
                             let end = end as usize;
-                            if let Some(l) = epoch.lines.get(start..end) {
+                            if let Some(l) = b.lines.get(start..end) {
                                 eve.write_serialised(l, ts);
                             }
                             start = end;
                         }
-                        let SerialisedEpoch {
-                            events,
-                            mut lines,
-                            mut marks,
-                            watermark,
-                        } = epoch;
-                        lines.clear();
-                        marks.clear();
+                        b.lines.clear();
+                        b.marks.clear();
                         // A full return channel just drops the buffers.
-                        let _ = spent.try_send(Buffers { lines, marks });
+                        let _ = spent.try_send(b);
+                        false
+                    }
+                    Ok(ToWriter::Epoch(events)) => {
+                        let watermark = events.watermark;
                         for ev in events.iter() {
                             for a in analyzers.iter_mut() {
                                 a.on_event(ev, &mut alerts);

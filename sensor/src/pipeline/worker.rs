@@ -143,6 +143,7 @@ impl Worker {
         // chunks so a million open flows never sit in memory twice.
         while self.flows.flush_some(&mut self.flow_out, FLUSH_CHUNK) > 0 {
             self.publish(&events);
+            let _ = events.send(SinkMsg::Cut { src: self.shard });
         }
         self.dns.flush(&mut self.dns_out);
         self.publish(&events);
