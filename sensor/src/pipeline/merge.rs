@@ -116,9 +116,8 @@ impl EpochMerger {
             return None;
         }
         let fronts = || self.sources.iter().filter_map(|s| s.ready.front());
-        if fronts().next().is_none() {
-            return None;
-        }
+        // Every source finished and drained.
+        fronts().next()?;
         let t = fronts().filter_map(|e| e.0).min();
         let mut parts = Vec::new();
         for s in &mut self.sources {
