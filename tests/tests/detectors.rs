@@ -193,3 +193,45 @@ fn inventory_events_on_the_new_server_scenario() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The host key includes the VLAN ids: on the VLAN capture, the DNS server is a new host with
+/// a new `dns` role once per VLAN context, each line carrying the `vlan` of its flow.
+#[test]
+fn inventory_events_carry_the_vlan_host_key() {
+    let tmp = harness::tempdir("inventory-vlan");
+    let cfg = tmp.join("inventory.toml");
+    std::fs::write(&cfg, "[output]\ninventory = true\n").expect("write config");
+    let pcap = pcaps().join("vlan.pcap");
+    let r = harness::replay(&[&pcap], &["-c", cfg.to_str().expect("utf-8 path")]);
+    let flow_vlan: std::collections::HashMap<u64, serde_json::Value> = r
+        .of_type("flow")
+        .filter_map(|f| Some((f["flow_id"].as_u64()?, f["vlan"].clone())))
+        .collect();
+    let mut contexts: Vec<String> = r
+        .of_type("flow")
+        .filter(|f| f["dest_ip"] == "10.0.2.53" && f["dest_port"] == 53)
+        .map(|f| f["vlan"].to_string())
+        .collect();
+    contexts.sort();
+    contexts.dedup();
+    assert!(contexts.len() >= 3, "tagged and untagged DNS: {contexts:?}");
+    let mut roles: Vec<String> = r
+        .of_type("inventory")
+        .filter(|e| e["src_ip"] == "10.0.2.53" && e["inventory"]["change"] == "new_role")
+        .map(|e| {
+            let id = e["flow_id"].as_u64().expect("flow_id");
+            assert_eq!(
+                flow_vlan.get(&id),
+                Some(&e["vlan"]),
+                "vlan of its flow: {e}"
+            );
+            assert_eq!(e["inventory"]["role"], "dns");
+            e["vlan"].to_string()
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(roles, contexts, "one new dns role per VLAN context");
+    let errs = kizuki_tests::schema::check_lines(&r.events, &["inventory"]);
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
