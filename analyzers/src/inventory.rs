@@ -6,6 +6,15 @@
 //! destinations). After the learning period (`learning_s` of packet time since the first
 //! event), a host taking a new server role raises a `new_server` alert.
 //!
+//! With [`Inventory::with_events`] (config `output.inventory`), every change an operator cares
+//! about becomes an [`InventoryChange`] record (EVE `event_type:"inventory"`): a new internal
+//! host, a host taking a new server role (during learning too: only the alert waits for the
+//! learning period). Hosts never age out by time; they leave only by LRU eviction when the
+//! table is full, so there is no expiry event. A host that enters a full table (evicting
+//! another) is never reported, nor are its roles: the change records of a run are bounded by
+//! `max_hosts` × (1 + roles), however many addresses a flood brings; those left out are
+//! counted (`inventory_events_suppressed` in the snapshot).
+//!
 //! Exposed through [`Inventory::snapshot`] (JSON, for `kizuki report` and diffing) and
 //! [`Inventory::role_counts`] (for the `kizuki_inventory_hosts{role}` gauge). Every map is
 //! capped: hosts (LRU), ports per role, clients per role (count saturates), destinations.
@@ -15,7 +24,7 @@ use crate::detectors::{
     Bounded, Dedupe, HostKey,
 };
 use crate::net::Network;
-use crate::{ipproto, Alert, Analyzer, CloseReason, Event, Flow, Severity, TsNanos};
+use crate::{ipproto, Alert, Analyzer, CloseReason, Event, Flow, Record, Severity, TsNanos};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -126,6 +135,118 @@ struct HostEntry {
     roles: BTreeMap<&'static str, RoleEntry>,
     ext_flows: u64,
     ext_dests: HashSet<IpAddr>,
+    /// Entered a full table (by evicting another host): its changes are not reported, so a
+    /// flood of addresses cannot turn into a flood of records.
+    quiet: bool,
+}
+
+/// What changed in the inventory (`inventory.change` in EVE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// An internal host seen for the first time (as a client, or answering).
+    NewHost,
+    /// A host answered service traffic of a role it did not have.
+    NewRole,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::NewHost => "new_host",
+            Change::NewRole => "new_role",
+        }
+    }
+}
+
+/// The flow that showed the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// How the host took part: `"client"` (it opened the flow) or `"server"` (it answered).
+    pub seen_as: &'static str,
+    /// The other end of the flow.
+    pub peer: IpAddr,
+    /// The service port (the server's side of the flow).
+    pub port: u16,
+    pub proto: u8,
+    pub flow_id: u64,
+}
+
+/// One inventory change, written as an EVE `inventory` record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InventoryChange {
+    /// Packet time the new host or role was first seen.
+    pub ts: TsNanos,
+    pub change: Change,
+    pub host: HostKey,
+    /// The role gained (`NewRole`).
+    pub role: Option<&'static str>,
+    /// The host's roles after the change (sorted).
+    pub roles: Vec<&'static str>,
+    pub first_seen: TsNanos,
+    pub last_seen: TsNanos,
+    /// Distinct clients of the role (`NewRole`), of all roles (`NewHost`); saturates at
+    /// `max_clients_per_role` per role.
+    pub clients: u64,
+    /// Still in the learning period (a `NewRole` then raises no `new_server` alert).
+    pub learning: bool,
+    pub evidence: Evidence,
+}
+
+/// Records buffered between two drains, at most (a sink that never drains loses the rest,
+/// counted as suppressed).
+const MAX_BUFFERED_RECORDS: usize = 100_000;
+
+/// When and how a change was seen.
+#[derive(Clone, Copy)]
+struct Seen {
+    ts: TsNanos,
+    learning: bool,
+    ev: Evidence,
+}
+
+/// The inventory change records waiting for the sink, and their counts.
+#[derive(Default)]
+struct ChangeLog {
+    on: bool,
+    buf: Vec<Record>,
+    written: u64,
+    suppressed: u64,
+}
+
+impl ChangeLog {
+    fn note(
+        &mut self,
+        change: Change,
+        key: HostKey,
+        h: &HostEntry,
+        role: Option<&'static str>,
+        seen: Seen,
+    ) {
+        if !self.on {
+            return;
+        }
+        if h.quiet || self.buf.len() >= MAX_BUFFERED_RECORDS {
+            self.suppressed += 1;
+            return;
+        }
+        let clients = match role.and_then(|r| h.roles.get(r)) {
+            Some(r) => r.clients.len() as u64,
+            None => h.roles.values().map(|r| r.clients.len() as u64).sum(),
+        };
+        self.written += 1;
+        self.buf.push(Record::Inventory(InventoryChange {
+            ts: seen.ts,
+            change,
+            host: key,
+            role,
+            roles: h.roles.keys().copied().collect(),
+            first_seen: h.first_seen,
+            last_seen: h.last_seen,
+            clients,
+            learning: seen.learning,
+            evidence: seen.ev,
+        }));
+    }
 }
 
 const MAX_PORTS_PER_ROLE: usize = 16;
@@ -163,6 +284,7 @@ pub struct Inventory {
     delay: i64,
     pending: std::collections::VecDeque<(TsNanos, PendingRole)>,
     pub alerts: u64,
+    log: ChangeLog,
 }
 
 /// A role seen for the first time after learning, waiting for judgement.
@@ -192,8 +314,15 @@ impl Inventory {
             delay: secs(cfg.decision_delay_s),
             pending: std::collections::VecDeque::new(),
             alerts: 0,
+            log: ChangeLog::default(),
             cfg,
         })
+    }
+
+    /// Produce an [`InventoryChange`] record for every change (off by default).
+    pub fn with_events(mut self, on: bool) -> Self {
+        self.log.on = on;
+        self
     }
 
     fn learning_over(&self, t: TsNanos) -> bool {
@@ -201,17 +330,31 @@ impl Inventory {
             .is_some_and(|s| t.saturating_sub(s) >= self.learning)
     }
 
-    fn touch(&mut self, key: HostKey, t: TsNanos) -> &mut HostEntry {
-        let h = self.hosts.entry(key, || HostEntry {
-            first_seen: t,
-            last_seen: t,
-            roles: BTreeMap::new(),
-            ext_flows: 0,
-            ext_dests: HashSet::new(),
+    /// The entry of `key`, created if new (then `true`). A free function of the host table
+    /// so that the caller can note a change in `self.log` while holding the entry.
+    fn touch(
+        hosts: &mut Bounded<HostKey, HostEntry>,
+        max_hosts: usize,
+        key: HostKey,
+        t: TsNanos,
+    ) -> (&mut HostEntry, bool) {
+        // Full now: a new key evicts the least recently seen host to get in.
+        let quiet = hosts.len() >= max_hosts.max(1);
+        let mut created = false;
+        let h = hosts.entry(key, || {
+            created = true;
+            HostEntry {
+                first_seen: t,
+                last_seen: t,
+                roles: BTreeMap::new(),
+                ext_flows: 0,
+                ext_dests: HashSet::new(),
+                quiet,
+            }
         });
         h.first_seen = h.first_seen.min(t);
         h.last_seen = h.last_seen.max(t);
-        h
+        (h, created)
     }
 
     /// Number of internal hosts per role (and `all` hosts).
@@ -235,15 +378,33 @@ impl Inventory {
             self.net.is_internal(f.src_ip),
             self.net.is_internal(f.dest_ip),
         );
+        let max_hosts = self.cfg.max_hosts;
+        let learning = !self.learning_over(f.first_ts);
         if src_in {
             let ext = self.net.is_external(f.dest_ip);
-            let h = self.touch(HostKey::new(f.vlan, f.src_ip), f.first_ts.min(t));
+            let key = HostKey::new(f.vlan, f.src_ip);
+            let (h, created) = Self::touch(&mut self.hosts, max_hosts, key, f.first_ts.min(t));
             h.last_seen = h.last_seen.max(t);
             if ext && f.reason != CloseReason::Update {
                 h.ext_flows += 1;
                 if h.ext_dests.len() < MAX_EXT_DESTS {
                     h.ext_dests.insert(f.dest_ip);
                 }
+            }
+            if created {
+                let ev = Evidence {
+                    seen_as: "client",
+                    peer: f.dest_ip,
+                    port: f.dest_port,
+                    proto: f.proto,
+                    flow_id: f.flow_id,
+                };
+                let seen = Seen {
+                    ts: f.first_ts,
+                    learning,
+                    ev,
+                };
+                self.log.note(Change::NewHost, key, h, None, seen);
             }
         }
         // A DHCP server answers from :67 to :68 (often to broadcast): the flow's originator.
@@ -262,18 +423,37 @@ impl Inventory {
         if !server_in || !answered {
             return;
         }
+        let ev = Evidence {
+            seen_as: "server",
+            peer: client,
+            port: server_port,
+            proto: f.proto,
+            flow_id: f.flow_id,
+        };
+        let seen = Seen {
+            ts: f.first_ts,
+            learning,
+            ev,
+        };
         let Some(role) = role_of(f.proto, server_port) else {
             // Still a host that answered: it exists.
             if dst_in && established(f) {
-                self.touch(HostKey::new(f.vlan, f.dest_ip), f.first_ts);
+                let key = HostKey::new(f.vlan, f.dest_ip);
+                let (h, created) = Self::touch(&mut self.hosts, max_hosts, key, f.first_ts);
+                if created {
+                    self.log.note(Change::NewHost, key, h, None, seen);
+                }
             }
             return;
         };
         let key = HostKey::new(f.vlan, server);
-        let learned = self.learning_over(f.first_ts);
+        let learned = !learning;
         let cap = self.cfg.max_clients_per_role;
-        let h = self.touch(key, f.first_ts);
+        let (h, created) = Self::touch(&mut self.hosts, max_hosts, key, f.first_ts);
         h.last_seen = h.last_seen.max(t);
+        if created {
+            self.log.note(Change::NewHost, key, h, None, seen);
+        }
         let new_role = !h.roles.contains_key(role);
         let r = h.roles.entry(role).or_insert_with(|| RoleEntry {
             ports: BTreeSet::new(),
@@ -291,6 +471,11 @@ impl Inventory {
             r.clients.insert(client);
         }
         r.first_seen = r.first_seen.min(f.first_ts);
+        if new_role {
+            // Reported as seen, learning or not: the inventory is complete from the start,
+            // only the alert waits for the learning period.
+            self.log.note(Change::NewRole, key, h, Some(role), seen);
+        }
         if !(new_role && learned && self.cfg.new_server_alerts)
             || self.allow.any(Some(client), Some(server), None)
         {
@@ -382,6 +567,10 @@ impl Analyzer for Inventory {
         if let Event::Flow(f) = ev {
             self.on_flow(f, out);
         }
+    }
+
+    fn drain_records(&mut self, out: &mut Vec<Record>) {
+        out.append(&mut self.log.buf);
     }
 
     fn on_tick(&mut self, now: TsNanos, out: &mut Vec<Alert>) {
@@ -480,7 +669,8 @@ impl Analyzer for Inventory {
             ) else {
                 continue;
             };
-            let e = self.touch(HostKey::new(vlans_of(&h["vlan"]), ip), first);
+            let key = HostKey::new(vlans_of(&h["vlan"]), ip);
+            let (e, _) = Self::touch(&mut self.hosts, self.cfg.max_hosts, key, first);
             e.last_seen = e.last_seen.max(last);
             e.ext_flows += h["ext_flows"].as_u64().unwrap_or(0);
             for d in h["ext_dests"].as_array().into_iter().flatten() {
@@ -598,6 +788,8 @@ impl Analyzer for Inventory {
             "hosts": hosts,
             "hosts_truncated": self.hosts.len() > self.cfg.snapshot_max_hosts,
             "new_server_alerts": self.alerts,
+            "inventory_events": self.log.written,
+            "inventory_events_suppressed": self.log.suppressed,
         })
     }
 }
@@ -745,6 +937,159 @@ mod tests {
         j.load_state(&json!({"hosts": [1, {"ip": "x"}, {"ip": "10.0.0.1"}], "start": "y"}));
         j.load_state(&json!("garbage"));
         assert_eq!(j.role_counts()["all"], 0);
+    }
+
+    fn inv_events(learning_s: f64) -> Inventory {
+        inv(learning_s).with_events(true)
+    }
+
+    /// The inventory changes recorded since the last call.
+    fn changes(i: &mut Inventory) -> Vec<InventoryChange> {
+        let mut v = Vec::new();
+        i.drain_records(&mut v);
+        v.into_iter()
+            .map(|r| match r {
+                Record::Inventory(c) => c,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_host_is_one_event_and_a_known_host_none() {
+        let mut i = inv_events(3600.0);
+        let mut out = Vec::new();
+        i.on_event(&tcp_flow(1, "10.0.0.5", "203.0.113.9", 443, 1), &mut out);
+        let c = changes(&mut i);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].change, Change::NewHost);
+        assert_eq!(c[0].host.ip, ip("10.0.0.5"));
+        assert_eq!(c[0].ts, ts(1));
+        assert_eq!((c[0].first_seen, c[0].last_seen), (ts(1), ts(2)));
+        assert!(c[0].roles.is_empty() && c[0].role.is_none());
+        assert_eq!(c[0].evidence.seen_as, "client");
+        assert_eq!(c[0].evidence.peer, ip("203.0.113.9"));
+        assert_eq!(c[0].evidence.port, 443);
+        assert!(c[0].learning);
+        // The same host again, and an external one: nothing.
+        i.on_event(&tcp_flow(5, "10.0.0.5", "203.0.113.10", 80, 1), &mut out);
+        i.on_event(&tcp_flow(6, "203.0.113.7", "198.51.100.1", 80, 1), &mut out);
+        i.on_tick(ts(10), &mut out);
+        assert!(changes(&mut i).is_empty());
+        // The same address on another VLAN is another host.
+        let mut f = flow(7, "10.0.0.5", "203.0.113.9", 443, 1, ipproto::TCP);
+        f.vlan.push(20);
+        i.on_event(&Event::Flow(f), &mut out);
+        let c = changes(&mut i);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].host.vlan.ids().collect::<Vec<_>>(), vec![20]);
+        assert!(out.is_empty());
+        assert_eq!(i.snapshot()["inventory_events"], json!(2));
+    }
+
+    #[test]
+    fn new_role_during_learning_is_an_event_but_no_alert() {
+        let mut i = inv_events(3600.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(1, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        let c = changes(&mut i);
+        let kinds: Vec<(&str, IpAddr)> = c.iter().map(|c| (c.change.as_str(), c.host.ip)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("new_host", ip("10.0.0.5")),
+                ("new_host", ip("10.0.0.53")),
+                ("new_role", ip("10.0.0.53")),
+            ]
+        );
+        let r = &c[2];
+        assert_eq!(r.role, Some("dns"));
+        assert_eq!(r.roles, vec!["dns"]);
+        assert_eq!(r.clients, 1);
+        assert!(r.learning);
+        assert_eq!(r.evidence.seen_as, "server");
+        assert_eq!(r.evidence.peer, ip("10.0.0.5"));
+        assert_eq!((r.evidence.port, r.evidence.proto), (53, ipproto::UDP));
+        assert!(
+            c[1].roles.is_empty(),
+            "new_host comes before its first role"
+        );
+        // More clients of a known role: no event, not on ticks either.
+        i.on_event(&udp_flow(2, "10.0.0.6", "10.0.0.53", 53), &mut out);
+        i.on_tick(ts(3), &mut out);
+        i.on_tick(ts(4), &mut out);
+        let c = changes(&mut i);
+        assert_eq!(c.len(), 1, "only the new client host: {c:?}");
+        assert_eq!(c[0].host.ip, ip("10.0.0.6"));
+        // A second role of the same server: one event with both roles.
+        i.on_event(&tcp_flow(5, "10.0.0.5", "10.0.0.53", 443, 1), &mut out);
+        let c = changes(&mut i);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].change, Change::NewRole);
+        assert_eq!(c[0].roles, vec!["dns", "web"]);
+        assert!(out.is_empty(), "learning: no new_server alert");
+    }
+
+    #[test]
+    fn new_role_after_learning_is_an_event_and_an_alert() {
+        let mut i = inv_events(100.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(0, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        changes(&mut i);
+        i.on_event(&tcp_flow(200, "10.0.0.5", "10.0.0.53", 22, 1), &mut out);
+        let c = changes(&mut i);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].role, Some("ssh"));
+        assert!(!c[0].learning);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].detector, "new_server");
+    }
+
+    #[test]
+    fn off_by_default_and_restored_hosts_are_not_new() {
+        let mut i = inv(100.0);
+        let mut out = Vec::new();
+        i.on_event(&udp_flow(0, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        assert!(changes(&mut i).is_empty(), "events off");
+        assert_eq!(i.snapshot()["inventory_events"], json!(0));
+        let state = i.save_state();
+        let mut r = inv_events(100.0);
+        r.load_state(&state);
+        r.on_event(&udp_flow(10, "10.0.0.5", "10.0.0.53", 53), &mut out);
+        assert!(changes(&mut r).is_empty(), "known before the restart");
+        r.on_event(&udp_flow(20, "10.0.0.5", "10.0.0.54", 53), &mut out);
+        assert_eq!(changes(&mut r).len(), 2, "new host and its role");
+    }
+
+    #[test]
+    fn a_flood_of_hosts_is_bounded_by_the_table() {
+        let mut i = Inventory::new(
+            InventoryConfig {
+                max_hosts: 50,
+                ..Default::default()
+            },
+            Network::default_model(),
+        )
+        .unwrap()
+        .with_events(true);
+        let mut out = Vec::new();
+        // 2000 internal addresses, each answering DNS to one fixed client.
+        for n in 0..2000u32 {
+            let s = std::net::Ipv4Addr::from(0x0a01_0000 + n).to_string();
+            i.on_event(&udp_flow(1, "10.0.0.5", &s, 53), &mut out);
+        }
+        let c = changes(&mut i);
+        let hosts = c.iter().filter(|c| c.change == Change::NewHost).count();
+        let roles = c.iter().filter(|c| c.change == Change::NewRole).count();
+        // The client and 49 servers fill the table; the rest enter by eviction, unreported.
+        assert_eq!((hosts, roles), (50, 49), "{}", c.len());
+        let s = i.snapshot();
+        assert_eq!(s["inventory_events"], json!(99));
+        assert_eq!(s["inventory_events_suppressed"], json!(2 * 1951));
+        assert_eq!(s["host_evictions"], json!(1951));
+        // A host that came in by eviction stays quiet when it gains a role.
+        let last = std::net::Ipv4Addr::from(0x0a01_0000 + 1999u32).to_string();
+        i.on_event(&tcp_flow(2, "10.0.0.5", &last, 443, 1), &mut out);
+        assert!(changes(&mut i).is_empty());
     }
 
     #[test]

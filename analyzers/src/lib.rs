@@ -12,6 +12,29 @@ pub mod volume;
 
 pub use event::*;
 
+/// A non-alert EVE record an analyzer produces (the sink writes each type with its own
+/// serialiser, after the epoch's events and before its alerts).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// `event_type:"inventory"`: the passive inventory changed.
+    Inventory(inventory::InventoryChange),
+}
+
+impl Record {
+    /// Packet time of the record (its EVE `timestamp`).
+    pub fn ts(&self) -> TsNanos {
+        match self {
+            Record::Inventory(c) => c.ts,
+        }
+    }
+    /// Its EVE `event_type`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Record::Inventory(_) => "inventory",
+        }
+    }
+}
+
 /// One analyzer: consumes events in (roughly) packet-time order and emits alerts.
 pub trait Analyzer: Send {
     /// Stable id used in config sections and metrics.
@@ -20,6 +43,10 @@ pub trait Analyzer: Send {
     /// Called as packet time advances (at least once per second of packet time when events
     /// flow, and at shutdown with the final time).
     fn on_tick(&mut self, now: TsNanos, out: &mut Vec<Alert>);
+    /// Moves the non-alert records produced since the last call (in production order) to
+    /// `out`. The sink calls it after every batch of `on_event`/`on_tick`, so what an analyzer
+    /// buffers in between is one epoch's worth; it must still bound its buffer.
+    fn drain_records(&mut self, _out: &mut Vec<Record>) {}
     /// An analyst's view of the analyzer's state (top candidates...), for `kizuki report`.
     fn snapshot(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -213,6 +213,9 @@ pub struct OutputConfig {
     /// Event types written to EVE.
     pub flow: bool,
     pub dns: bool,
+    /// `inventory` events: a new internal host, a host taking a new server role (J-CRAT:
+    /// know the whole system; on by default, bounded by `detectors.inventory.max_hosts`).
+    pub inventory: bool,
     /// Rotate eve.json at this size in MiB (0 = never by size).
     pub rotate_size_mb: u64,
     /// Rotate eve.json after this many seconds of event (packet) time (0 = never by time).
@@ -255,6 +258,7 @@ impl Default for OutputConfig {
             eve_file: "eve.json".into(),
             flow: true,
             dns: true,
+            inventory: true,
             rotate_size_mb: 512,
             rotate_interval_s: 86_400.0,
             compress: "gzip".into(),
@@ -574,6 +578,21 @@ mod tests {
         assert!(e.contains("nonsense"), "{e}");
         let e = Config::parse("[detectors.volume]\nbucket_s = 0\n").unwrap_err();
         assert!(e.contains("detectors.volume.bucket_s"), "{e}");
+    }
+
+    #[test]
+    fn inventory_events_key() {
+        assert!(Config::parse("").unwrap().output.inventory, "on by default");
+        assert!(
+            !Config::parse("[output]\ninventory = false\n")
+                .unwrap()
+                .output
+                .inventory
+        );
+        let e = Config::parse("[output]\ninventory_events = true\n").unwrap_err();
+        assert!(e.contains("inventory_events"), "{e}");
+        let e = Config::parse("[output]\ninventory = 1\n").unwrap_err();
+        assert!(e.contains("inventory"), "{e}");
     }
 
     #[test]

@@ -102,7 +102,8 @@ fn add_jcrat(cfg: &Config, v: &mut Vec<Box<dyn Analyzer>>) {
         add(MailAttachmentDetector::new(d.mail_attachment.clone()).map(|a| Box::new(a) as _));
     }
     if d.inventory.enabled {
-        add(Inventory::new(d.inventory.clone(), net).map(|a| Box::new(a) as _));
+        let events = cfg.output.inventory;
+        add(Inventory::new(d.inventory.clone(), net).map(|a| Box::new(a.with_events(events)) as _));
     }
 }
 

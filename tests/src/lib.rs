@@ -13,4 +13,5 @@ pub mod pcapw;
 pub mod pkt;
 pub mod scenario;
 pub mod scenarios;
+pub mod schema;
 pub mod tcpconn;

@@ -28,6 +28,16 @@ fn check(name: &str) {
         r.dir.display(),
         errs.join("\n  ")
     );
+    // Inventory events are on by default (`[output] inventory`): each one names a host
+    // that the scenario's own flows showed.
+    for inv in r.of_type("inventory") {
+        let host = inv["src_ip"].as_str().unwrap_or_default();
+        assert!(
+            r.of_type("flow")
+                .any(|f| f["src_ip"] == host || f["dest_ip"] == host),
+            "{name}: inventory line for a host no flow shows: {inv}"
+        );
+    }
     // Every alert carries the contract fields.
     for a in r.of_type("alert") {
         assert!(a["src_ip"].is_string(), "{name}: alert without src_ip: {a}");
@@ -111,4 +121,120 @@ fn default_config_replays_all_scenarios_together() {
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     let r = harness::replay(&refs, &[]);
     assert!(r.of_type("flow").count() > 50);
+}
+
+/// `[output] inventory = true` on the `new_server` scenario: one `inventory` line per new
+/// internal host and per new server role (during the learning period too, where no alert is
+/// raised), never repeated, each valid against `docs/schema/eve-inventory.schema.json` and
+/// naming the flow that showed it.
+#[test]
+fn inventory_events_on_the_new_server_scenario() {
+    let tmp = harness::tempdir("inventory-cfg");
+    let cfg = tmp.join("inventory.toml");
+    std::fs::write(
+        &cfg,
+        format!("{}\n[output]\ninventory = true\n", jcrat_scenarios::CONFIG),
+    )
+    .expect("write config");
+    let pcap = pcaps().join("jcrat-new_server-pos.pcap");
+    let r = harness::replay(&[&pcap], &["-c", cfg.to_str().expect("utf-8 path")]);
+    let inv: Vec<&serde_json::Value> = r.of_type("inventory").collect();
+    let got: Vec<String> = inv
+        .iter()
+        .map(|e| {
+            let i = &e["inventory"];
+            format!(
+                "{} {} {} roles={} learning={} {}:{}",
+                e["src_ip"].as_str().unwrap_or("?"),
+                i["change"].as_str().unwrap_or("?"),
+                i["role"].as_str().unwrap_or("-"),
+                i["roles"],
+                i["learning"],
+                i["evidence"]["seen_as"].as_str().unwrap_or("?"),
+                i["evidence"]["port"],
+            )
+        })
+        .collect();
+    let want = [
+        // During the 60 s learning period: hosts and roles are reported, no alert.
+        "10.1.0.21 new_host - roles=[] learning=true client:80",
+        "10.1.0.80 new_host - roles=[] learning=true server:80",
+        "10.1.0.80 new_role web roles=[\"web\"] learning=true server:80",
+        "10.1.0.80 new_role ntp roles=[\"ntp\",\"web\"] learning=true server:123",
+        // Heartbeats: 9000+ is no role, but the answering host exists. Later heartbeats and
+        // the second client of the web server change nothing.
+        "10.1.0.250 new_host - roles=[] learning=true client:9000",
+        "10.1.0.251 new_host - roles=[] learning=true server:9000",
+        // After learning.
+        "10.1.0.22 new_host - roles=[] learning=false client:80",
+        "10.1.0.81 new_host - roles=[] learning=false server:53",
+        "10.1.0.81 new_role dns roles=[\"dns\"] learning=false server:53",
+    ];
+    assert_eq!(got, want, "EVE kept in {}", r.dir.display());
+    // The schema holds, and each line names a flow record of the same file.
+    let errs = kizuki_tests::schema::check_lines(&r.events, &["inventory", "flow", "dns"]);
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+    let flow_ids: std::collections::HashSet<u64> = r
+        .of_type("flow")
+        .filter_map(|f| f["flow_id"].as_u64())
+        .collect();
+    for e in &inv {
+        let id = e["flow_id"].as_u64().expect("flow_id");
+        assert!(flow_ids.contains(&id), "no flow record for {e}");
+        assert!(e.get("vlan").is_none(), "untagged capture: {e}");
+    }
+    // The alert is still raised once, for the role gained after learning.
+    let alerts: Vec<_> = r
+        .of_type("alert")
+        .filter(|a| a["kizuki"]["detector"] == "new_server")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["dest_ip"], "10.1.0.81");
+    assert_eq!(
+        r.summary["eve_events"].as_u64(),
+        Some(r.events.len() as u64)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The host key includes the VLAN ids: on the VLAN capture, the DNS server is a new host with
+/// a new `dns` role once per VLAN context, each line carrying the `vlan` of its flow.
+#[test]
+fn inventory_events_carry_the_vlan_host_key() {
+    let tmp = harness::tempdir("inventory-vlan");
+    let cfg = tmp.join("inventory.toml");
+    std::fs::write(&cfg, "[output]\ninventory = true\n").expect("write config");
+    let pcap = pcaps().join("vlan.pcap");
+    let r = harness::replay(&[&pcap], &["-c", cfg.to_str().expect("utf-8 path")]);
+    let flow_vlan: std::collections::HashMap<u64, serde_json::Value> = r
+        .of_type("flow")
+        .filter_map(|f| Some((f["flow_id"].as_u64()?, f["vlan"].clone())))
+        .collect();
+    let mut contexts: Vec<String> = r
+        .of_type("flow")
+        .filter(|f| f["dest_ip"] == "10.0.2.53" && f["dest_port"] == 53)
+        .map(|f| f["vlan"].to_string())
+        .collect();
+    contexts.sort();
+    contexts.dedup();
+    assert!(contexts.len() >= 3, "tagged and untagged DNS: {contexts:?}");
+    let mut roles: Vec<String> = r
+        .of_type("inventory")
+        .filter(|e| e["src_ip"] == "10.0.2.53" && e["inventory"]["change"] == "new_role")
+        .map(|e| {
+            let id = e["flow_id"].as_u64().expect("flow_id");
+            assert_eq!(
+                flow_vlan.get(&id),
+                Some(&e["vlan"]),
+                "vlan of its flow: {e}"
+            );
+            assert_eq!(e["inventory"]["role"], "dns");
+            e["vlan"].to_string()
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(roles, contexts, "one new dns role per VLAN context");
+    let errs = kizuki_tests::schema::check_lines(&r.events, &["inventory"]);
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -64,3 +64,36 @@ fn fragment_flood_fills_table_and_keeps_legit() {
 fn mixed_flood_keeps_legit() {
     run(Kind::Mixed);
 }
+
+/// A SYN flood from random 100.64.0.0/10 sources (internal by default) with inventory events
+/// on: far more new hosts than the table holds, but no more `new_host` lines than
+/// `max_hosts` (hosts entering a full table are not reported).
+#[test]
+fn syn_flood_inventory_events_are_bounded_by_the_host_table() {
+    let dir = harness::tempdir("flood-inventory");
+    let pcap = dir.join("syn.pcap");
+    floods::write_flood(&pcap, Kind::Syn, PACKETS, 7).expect("write flood");
+    let cfg = dir.join("kizuki.toml");
+    std::fs::write(
+        &cfg,
+        format!("{CONFIG}[output]\ninventory = true\n[detectors.inventory]\nmax_hosts = 1000\n"),
+    )
+    .expect("write config");
+    let r = harness::replay(&[&pcap], &["-c", cfg.to_str().expect("utf-8 path")]);
+    let sources: std::collections::HashSet<&str> = r
+        .of_type("flow")
+        .filter_map(|f| f["src_ip"].as_str())
+        .filter(|s| s.starts_with("100."))
+        .collect();
+    assert!(sources.len() > 10_000, "{} flood sources", sources.len());
+    let new_hosts = r
+        .of_type("inventory")
+        .filter(|e| e["inventory"]["change"] == "new_host")
+        .count();
+    assert!(
+        (900..=1000).contains(&new_hosts),
+        "{new_hosts} new_host lines"
+    );
+    assert!(r.of_type("inventory").count() <= 1000 * 13);
+    let _ = std::fs::remove_dir_all(&dir);
+}

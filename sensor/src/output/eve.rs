@@ -607,6 +607,66 @@ impl EveWriter {
     }
 }
 
+#[derive(Serialize)]
+struct InventoryEvent<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    src_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<Vec<u16>>,
+    inventory: InventoryObj<'a>,
+}
+
+#[derive(Serialize)]
+struct InventoryObj<'a> {
+    change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    roles: &'a [&'static str],
+    first_seen: String,
+    last_seen: String,
+    clients: u64,
+    learning: bool,
+    evidence: InventoryEvidence,
+}
+
+#[derive(Serialize)]
+struct InventoryEvidence {
+    seen_as: &'static str,
+    peer: IpAddr,
+    port: u16,
+    proto: Cow<'static, str>,
+}
+
+/// Serialises an inventory change (`event_type:"inventory"`; `src_ip` = the host, `flow_id`
+/// = the flow that showed the change) into `out`.
+pub fn write_inventory(out: &mut Vec<u8>, c: &analyzers::inventory::InventoryChange) {
+    let e = InventoryEvent {
+        timestamp: eve_ts(c.ts),
+        flow_id: c.evidence.flow_id,
+        event_type: "inventory",
+        src_ip: c.host.ip,
+        vlan: vlan_list(&c.host.vlan),
+        inventory: InventoryObj {
+            change: c.change.as_str(),
+            role: c.role,
+            roles: &c.roles,
+            first_seen: eve_ts(c.first_seen),
+            last_seen: eve_ts(c.last_seen),
+            clients: c.clients,
+            learning: c.learning,
+            evidence: InventoryEvidence {
+                seen_as: c.evidence.seen_as,
+                peer: c.evidence.peer,
+                port: c.evidence.port,
+                proto: proto_name(c.evidence.proto),
+            },
+        },
+    };
+    let _ = serde_json::to_writer(out, &e);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

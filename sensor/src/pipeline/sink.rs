@@ -332,6 +332,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     Err(RecvTimeoutError::Timeout) => false,
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
+                emit_records(&mut analyzers, &mut eve, &metrics, &mut line);
                 emit_alerts(
                     &mut alerts,
                     &mut eve,
@@ -360,6 +361,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     a.on_tick(now, &mut alerts);
                 }
             }
+            emit_records(&mut analyzers, &mut eve, &metrics, &mut line);
             emit_alerts(
                 &mut alerts,
                 &mut eve,
@@ -481,6 +483,29 @@ fn publish_views(analyzers: &[Box<dyn Analyzer>], metrics: &Metrics) {
         }
     }
     metrics.set_analyzer_gauges(&readings);
+}
+
+/// Writes the analyzers' non-alert records (inventory changes) in analyzer order, after the
+/// epoch's events and before its alerts: same points in the stream every run, so the output
+/// stays deterministic.
+fn emit_records(
+    analyzers: &mut [Box<dyn Analyzer>],
+    eve: &mut EveWriter,
+    m: &Metrics,
+    line: &mut Vec<u8>,
+) {
+    let mut records = Vec::new();
+    for a in analyzers.iter_mut() {
+        a.drain_records(&mut records);
+    }
+    for r in &records {
+        line.clear();
+        match r {
+            analyzers::Record::Inventory(c) => crate::output::eve::write_inventory(line, c),
+        }
+        eve.write_event(line, r.ts());
+        m.events.with_label_values(&[r.event_type()]).inc();
+    }
 }
 
 fn emit_alerts(
