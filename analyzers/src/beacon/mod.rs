@@ -491,7 +491,8 @@ impl BeaconAnalyzer {
             && span >= cfg.min_span_periods * fit.period
             && st.ring.len() >= cfg.min_beats;
         let significant =
-            fit.significance >= score::required_significance(cfg.min_significance, sc.gaps.len());
+            fit.significance
+            >= score::required_significance(cfg.min_significance, sc.gaps.len(), fit.period);
         let dest = key.dest_id();
         let pf = self.prevalence.factor(&dest);
         parts.prevalence_factor = pf;
