@@ -98,3 +98,23 @@ pub(crate) fn combine(
         prevalence_factor: 1.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_rises_for_fast_keys_and_falls_for_slow_ones() {
+        let at = |p: f64| required_significance(8.0, 40, p);
+        assert!((at(60.0) - 8.0 * 1.2).abs() < 1e-9);
+        assert!((at(6.0) - (8.0 + 10f64.ln()) * 1.2).abs() < 1e-9);
+        assert!((at(600.0) - (8.0 - 10f64.ln()) * 1.2).abs() < 1e-9);
+        // Floored at half the base for hour-long periods.
+        assert!((at(3600.0) - 4.0 * 1.2).abs() < 1e-9);
+        assert!((at(7200.0) - 4.0 * 1.2).abs() < 1e-9);
+        // A degenerate period falls back to the base.
+        assert!((at(0.0) - 8.0 * 1.2).abs() < 1e-9);
+        // Small samples still pay for the repeated tests.
+        assert!(required_significance(8.0, 5, 60.0) > 2.0 * at(60.0) - 1.0);
+    }
+}

@@ -98,25 +98,34 @@ fn calibrate_distributions() {
 #[test]
 #[ignore]
 fn probe_gaps_file() {
-    let Ok(path) = std::env::var("PROBE") else { return };
+    let Ok(path) = std::env::var("PROBE") else {
+        return;
+    };
     let text = std::fs::read_to_string(path).unwrap();
     for line in text.lines() {
         let mut it = line.split_whitespace();
         let name = it.next().unwrap_or("");
         let gaps: Vec<f64> = it.filter_map(|x| x.parse().ok()).collect();
         println!("== {name}");
-        let stride: usize = std::env::var("PROBE_STRIDE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        let stride: usize = std::env::var("PROBE_STRIDE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         for end in (5..=gaps.len()).step_by(stride) {
             let lo = end.saturating_sub(63);
             let g = &gaps[lo..end];
-            let Some(fit) = period::fit(g, 0.5) else { continue };
+            let Some(fit) = period::fit(g, 0.5) else {
+                continue;
+            };
             let mut sizes: Vec<f64> = g.iter().map(|_| 400.0).collect();
             let mut tmp = Vec::new();
             let p = score::combine(&fit, &mut sizes, 0.5, GATE, &mut tmp);
             let req = score::required_significance(GATE, g.len(), fit.period);
             let tail = g.iter().filter(|&&x| x > 4.5 * fit.period).count();
             let mx = g.iter().cloned().fold(0.0, f64::max) / fit.period;
-            if std::env::var("PROBE_PASS").is_ok() && !(fit.significance >= req && p.total >= THR) { continue; }
+            if std::env::var("PROBE_PASS").is_ok() && !(fit.significance >= req && p.total >= THR) {
+                continue;
+            }
             print!("tail {tail} max {mx:5.1} ");
             println!(
                 "  n{:<3} P {:8.1} j {:.2} q {:.2} expl {:.2} sig {:6.1}/{:5.1} tot {:.3} per {:.2} disp {:.2} cov {:.2}",
