@@ -75,6 +75,12 @@ pub struct BeaconConfig {
     /// A destination (IP:port/proto, name or qname) periodic from at least this many
     /// distinct sources gets its score scaled down. Default `5`.
     pub prevalence_min_sources: usize,
+    /// In-session bursts in which the server sent at least this many IP bytes are bulk; a
+    /// key most of whose bursts are bulk is streaming, not beaconing, and does not alert.
+    /// Default `1500`: more than one full-size packet, where a check-in answer without
+    /// tasking is a few hundred bytes. `0` turns the rule off (see docs: implants that pad
+    /// every answer).
+    pub session_bulk_bytes: u64,
     /// Scale at exactly `prevalence_min_sources` sources; it shrinks as √(min/n) beyond.
     /// Default `0.6`: a perfect beacon (1.0) then scores 0.6 < 0.7, so fleet-wide periodic
     /// software does not alert on periodicity alone.
@@ -117,6 +123,7 @@ impl Default for BeaconConfig {
             ignore_dest_ports: vec![53, 67, 68, 123, 137, 138, 1900, 5353, 5355],
             sinkholes: Vec::new(),
             prevalence_min_sources: 5,
+            session_bulk_bytes: 1500,
             prevalence_scale: 0.6,
             prevalence_floor: 0.3,
             name_map_max: 100_000,

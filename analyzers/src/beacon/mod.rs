@@ -275,11 +275,12 @@ impl BeaconAnalyzer {
             src: b.src_ip,
             name,
         });
+        let bulk = self.cfg.session_bulk_bytes;
         for k in std::iter::once(pair).chain(name_key) {
             if let Some(idx) = self.keys.index_of(&k) {
                 if let Some((_, st)) = self.keys.get_mut(idx) {
                     st.shape
-                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient);
+                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
                 }
             }
         }
@@ -317,6 +318,7 @@ impl BeaconAnalyzer {
             port,
             proto,
         };
+        let bulk = self.cfg.session_bulk_bytes;
         if let Some(idx) = self.insert_beat(pair, ts, bytes, kind) {
             if let Some((_, st)) = self.keys.get_mut(idx) {
                 if let Some(n) = &name {
@@ -326,7 +328,7 @@ impl BeaconAnalyzer {
                 }
                 if let Some(b) = burst {
                     st.shape
-                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient);
+                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
                 }
             }
         }
@@ -338,7 +340,7 @@ impl BeaconAnalyzer {
                     st.note_addr(dst);
                     if let Some(b) = burst {
                         st.shape
-                            .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient);
+                            .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
                     }
                 }
             }

@@ -13,14 +13,19 @@ pub(crate) const MAX_ADDRS: usize = 4;
 /// In-session bursts measured before the session shape is judged.
 pub(crate) const SHAPE_MIN_MEASURED: u16 = 4;
 /// Measured bursts kept in the counts: at this many, all counts halve (a recent window).
-pub(crate) const SHAPE_WINDOW: u16 = 32;
-/// A burst whose server side sent at least this many IP bytes delivered content: more than
-/// one full-size (1500 B MTU) packet, where a check-in answer without tasking is a few
-/// hundred bytes.
-pub(crate) const BULK_BURST_BYTES: u64 = 1500;
+pub(crate) const SHAPE_WINDOW: u16 = 64;
 /// A burst lasting at least this long (first to last packet, ns) was a conversation of many
-/// turns — keystrokes and echoes, paging output — not one request and its answer.
+/// turns — keystrokes and echoes, paging output — not one request and its answer...
 pub(crate) const LONG_BURST_NS: i64 = 1_000_000_000;
+/// ... if it also kept the session busy for at least 1/LONG_BURST_DUTY of the time to the
+/// next burst (a person is active much of the cycle; a check-in over a slow link that takes
+/// a second, every minute, is not).
+pub(crate) const LONG_BURST_DUTY: i64 = 10;
+
+/// A key is interactive when at least 1/INTERACTIVE_SHARE of its measured bursts are long: a
+/// timer's check-ins essentially never are, a terminal session's are most of the time, and
+/// heavy-tailed think times make the share in a window swing (0.48–0.9 on a typing trace).
+pub(crate) const INTERACTIVE_SHARE: u16 = 3;
 
 /// Why a key's bursts do not look like callbacks, if they do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +61,16 @@ pub(crate) struct SessionShape {
 impl SessionShape {
     /// Notes a burst starting at `ts` on flow `flow_id`; `prev_ts` (the flow's packet before
     /// it) ends the previous burst, `toclient` are the flow's bytes to the client before it.
-    /// The previous burst of the same flow is measured when the numbers are consistent.
-    pub fn burst(&mut self, flow_id: u64, ts: TsNanos, prev_ts: TsNanos, toclient: u64) {
+    /// The previous burst of the same flow is measured when the numbers are consistent; it is
+    /// bulk when the server sent at least `bulk_bytes` in it (0: never).
+    pub fn burst(
+        &mut self,
+        flow_id: u64,
+        ts: TsNanos,
+        prev_ts: TsNanos,
+        toclient: u64,
+        bulk_bytes: u64,
+    ) {
         if self.has_last
             && self.last_flow == flow_id
             && prev_ts >= self.last_ts
@@ -70,8 +83,11 @@ impl SessionShape {
                 self.long /= 2;
             }
             self.measured += 1;
-            self.bulk += u16::from(toclient - self.last_toclient >= BULK_BURST_BYTES);
-            self.long += u16::from(prev_ts - self.last_ts >= LONG_BURST_NS);
+            self.bulk += u16::from(bulk_bytes > 0 && toclient - self.last_toclient >= bulk_bytes);
+            let busy = prev_ts - self.last_ts;
+            self.long += u16::from(
+                busy >= LONG_BURST_NS && busy.saturating_mul(LONG_BURST_DUTY) >= ts - self.last_ts,
+            );
         }
         self.last_flow = flow_id;
         self.last_ts = ts;
@@ -79,13 +95,13 @@ impl SessionShape {
         self.has_last = true;
     }
 
-    /// `Some` when most measured bursts were bulk or long.
+    /// `Some` when most measured bursts were bulk, or at least a third long.
     pub fn verdict(&self) -> Option<Session> {
         if self.measured < SHAPE_MIN_MEASURED {
             None
         } else if 2 * self.bulk > self.measured {
             Some(Session::Bulk)
-        } else if 2 * self.long > self.measured {
+        } else if INTERACTIVE_SHARE * self.long >= self.measured {
             Some(Session::Interactive)
         } else {
             None
@@ -200,7 +216,7 @@ mod tests {
         let mut bytes = sh.last_toclient;
         let mut prev = t0 - S;
         for _ in 0..n {
-            sh.burst(flow, t, prev, bytes);
+            sh.burst(flow, t, prev, bytes, 1500);
             prev = t + dur_ns;
             bytes += down;
             t += 10 * S;
@@ -222,6 +238,16 @@ mod tests {
         let mut sh = SessionShape::default();
         feed(&mut sh, 2, 0, 10, 2 * S, 300);
         assert_eq!(sh.verdict(), Some(Session::Interactive));
+        // 1.2 s check-ins (a slow link) every 60 s: long, but the session is mostly idle.
+        let mut sh = SessionShape::default();
+        let (mut t, mut prev) = (0, -S);
+        for _ in 0..10 {
+            sh.burst(3, t, prev, 0, 1500);
+            prev = t + 1_200_000_000;
+            t += 60 * S;
+        }
+        assert_eq!((sh.measured, sh.long), (9, 0));
+        assert_eq!(sh.verdict(), None);
     }
 
     #[test]
@@ -234,15 +260,16 @@ mod tests {
                 i * 10 * S,
                 i * 10 * S - S,
                 10_000 * i as u64,
+                1500,
             );
         }
         assert_eq!(sh.measured, 0);
         // Counters going backwards or a previous packet before the last burst: skipped.
-        sh.burst(9, 0, -S, 5000);
-        sh.burst(9, 10 * S, 5 * S, 100);
-        sh.burst(9, 20 * S, 5 * S, 200);
+        sh.burst(9, 0, -S, 5000, 1500);
+        sh.burst(9, 10 * S, 5 * S, 100, 1500);
+        sh.burst(9, 20 * S, 5 * S, 200, 1500);
         assert_eq!(sh.measured, 0);
-        sh.burst(9, 30 * S, 20 * S + S / 2, 300);
+        sh.burst(9, 30 * S, 20 * S + S / 2, 300, 1500);
         assert_eq!((sh.measured, sh.bulk, sh.long), (1, 0, 0));
     }
 }
