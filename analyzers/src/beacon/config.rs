@@ -29,7 +29,8 @@ pub struct BeaconConfig {
     /// and bursty traffic ≤ 0.6.
     pub score_threshold: f64,
     /// Minimum significance (nats: BIC of the best periodic model minus BIC of the best
-    /// Poisson/bursty model) to alert, tightened as `·(1 + 8/gaps)` for small samples.
+    /// Poisson/bursty model) to alert at a 60 s period; `+ ln(60 s / P)` for other periods
+    /// (floored at 3/4 of it), then tightened as `·(1 + 8/gaps)` for small samples.
     /// Default `8.0`: a Bayes factor ≈ 3000; no seeded Poisson or bursty stream ever passes
     /// (docs/beacon.md, calibration).
     pub min_significance: f64,
