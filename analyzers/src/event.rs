@@ -313,6 +313,13 @@ pub struct FlowBurst {
     pub ip_len: u32,
     /// When the flow started.
     pub flow_start: TsNanos,
+    /// Time of the flow's packet before this one: the end of the previous burst (or of the
+    /// connection's opening exchange).
+    pub prev_ts: TsNanos,
+    /// The flow's IP bytes each way before this packet. The difference between two bursts of
+    /// one flow is what the earlier burst carried.
+    pub flow_bytes_toserver: u64,
+    pub flow_bytes_toclient: u64,
 }
 
 /// One entry of an archive attachment, listed from its headers without extracting.

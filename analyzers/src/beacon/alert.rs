@@ -37,6 +37,8 @@ pub struct Candidate {
     pub passes: bool,
     /// An alert was raised for this key.
     pub alerted: bool,
+    /// `bulk` or `interactive` when the key's in-session bursts rule out callbacks.
+    pub session: Option<&'static str>,
     /// Unix seconds.
     pub first_seen: f64,
     pub last_seen: f64,
@@ -107,6 +109,7 @@ pub(crate) fn candidate(key: &BeaconKey, st: &KeyState, r: &Scored, now: TsNanos
         freshness: freshness(now, st.last_seen, r.period),
         passes: r.passes,
         alerted: st.alerted,
+        session: r.session.map(|x| x.as_str()),
         first_seen: secs(st.first_seen),
         last_seen: secs(st.last_seen),
     }

@@ -29,7 +29,8 @@ pub struct BeaconConfig {
     /// and bursty traffic ≤ 0.6.
     pub score_threshold: f64,
     /// Minimum significance (nats: BIC of the best periodic model minus BIC of the best
-    /// Poisson/bursty model) to alert, tightened as `·(1 + 8/gaps)` for small samples.
+    /// Poisson/bursty model) to alert at a 60 s period; `+ ln(60 s / P)` for other periods
+    /// (floored at 3/4 of it), then tightened as `·(1 + 8/gaps)` for small samples.
     /// Default `8.0`: a Bayes factor ≈ 3000; no seeded Poisson or bursty stream ever passes
     /// (docs/beacon.md, calibration).
     pub min_significance: f64,
@@ -75,6 +76,12 @@ pub struct BeaconConfig {
     /// A destination (IP:port/proto, name or qname) periodic from at least this many
     /// distinct sources gets its score scaled down. Default `5`.
     pub prevalence_min_sources: usize,
+    /// In-session bursts in which the server sent at least this many IP bytes are bulk; a
+    /// key most of whose bursts are bulk is streaming, not beaconing, and does not alert.
+    /// Default `1500`: more than one full-size packet, where a check-in answer without
+    /// tasking is a few hundred bytes. `0` turns the rule off (see docs: implants that pad
+    /// every answer).
+    pub session_bulk_bytes: u64,
     /// Scale at exactly `prevalence_min_sources` sources; it shrinks as √(min/n) beyond.
     /// Default `0.6`: a perfect beacon (1.0) then scores 0.6 < 0.7, so fleet-wide periodic
     /// software does not alert on periodicity alone.
@@ -117,6 +124,7 @@ impl Default for BeaconConfig {
             ignore_dest_ports: vec![53, 67, 68, 123, 137, 138, 1900, 5353, 5355],
             sinkholes: Vec::new(),
             prevalence_min_sources: 5,
+            session_bulk_bytes: 1500,
             prevalence_scale: 0.6,
             prevalence_floor: 0.3,
             name_map_max: 100_000,

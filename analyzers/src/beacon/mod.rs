@@ -53,6 +53,15 @@ const SWEEP_NS: i64 = 60_000_000_000;
 /// Beats from one source before it counts towards its destination's prevalence: repeated
 /// contact, not a single visit (3: two gaps, the least that can repeat).
 const PREVALENCE_MIN_BEATS: usize = 3;
+/// A destination that other sources call too (2 ..< `prevalence_min_sources` in repeated
+/// contact) is judged once no new source has joined for this long (ns of packet time):
+/// fleet software starts over tens of minutes (boots, logins), and the first hosts of a
+/// fleet must not alert before the rest show up. Alerts wait, they are not dropped.
+const PREVALENCE_SETTLE_NS: i64 = 1_800_000_000_000;
+/// Destinations are remembered this long after their last repeated contact (ns): fleet
+/// software is a property of the network that outlives nights and weekends; forgetting it
+/// with the keys (`idle_timeout_s`) made every morning a cold start.
+const PREVALENCE_MEMORY_NS: i64 = 7 * 86_400_000_000_000;
 /// TCP bursts whose first packet is at most this long (IPv4 / IPv6 IP length) carry no
 /// payload: ACKs, FINs, TCP keep-alive probes. They are not callbacks.
 const TCP_CONTROL_MAX_V4: u32 = 59;
@@ -219,6 +228,7 @@ impl BeaconAnalyzer {
             f.bytes_toserver,
             BeatKind::Start,
             f.server_name.as_deref(),
+            None,
         );
     }
 
@@ -230,6 +240,8 @@ impl BeaconAnalyzer {
                 TCP_CONTROL_MAX_V6
             };
             if b.ip_len <= max {
+                // Not a beat, but it ends the previous burst: keep the session shape exact.
+                self.control_burst(b);
                 return;
             }
         }
@@ -242,7 +254,36 @@ impl BeaconAnalyzer {
             u64::from(b.ip_len),
             BeatKind::Burst,
             b.server_name.as_deref(),
+            Some(b),
         );
+    }
+
+    /// A payload-less burst (ACK, FIN, TCP keep-alive probe) on a flow whose keys exist: it
+    /// closes the previous burst for the session-shape counts, adds no beat, touches no LRU.
+    fn control_burst(&mut self, b: &FlowBurst) {
+        let pair = BeaconKey::Pair {
+            src: b.src_ip,
+            dst: b.dest_ip,
+            port: b.dest_port,
+            proto: b.proto,
+        };
+        let name: Option<Arc<str>> = match b.server_name.as_deref().map(normalize_name) {
+            Some(n) if !n.is_empty() => Some(Arc::from(n)),
+            _ => self.names.lookup(b.src_ip, b.dest_ip, b.ts),
+        };
+        let name_key = name.map(|name| BeaconKey::Name {
+            src: b.src_ip,
+            name,
+        });
+        let bulk = self.cfg.session_bulk_bytes;
+        for k in std::iter::once(pair).chain(name_key) {
+            if let Some(idx) = self.keys.index_of(&k) {
+                if let Some((_, st)) = self.keys.get_mut(idx) {
+                    st.shape
+                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
+                }
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -256,6 +297,7 @@ impl BeaconAnalyzer {
         bytes: u64,
         kind: BeatKind,
         server_name: Option<&str>,
+        burst: Option<&FlowBurst>,
     ) {
         if self.ignored_dest(dst, port, proto)
             || self.allow_src.contains(src)
@@ -276,10 +318,17 @@ impl BeaconAnalyzer {
             port,
             proto,
         };
+        let bulk = self.cfg.session_bulk_bytes;
         if let Some(idx) = self.insert_beat(pair, ts, bytes, kind) {
-            if let (Some(n), Some((_, st))) = (&name, self.keys.get_mut(idx)) {
-                if st.alias.as_ref() != Some(n) {
-                    st.alias = Some(n.clone());
+            if let Some((_, st)) = self.keys.get_mut(idx) {
+                if let Some(n) = &name {
+                    if st.alias.as_ref() != Some(n) {
+                        st.alias = Some(n.clone());
+                    }
+                }
+                if let Some(b) = burst {
+                    st.shape
+                        .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
                 }
             }
         }
@@ -289,6 +338,10 @@ impl BeaconAnalyzer {
                     st.port = port;
                     st.proto = proto;
                     st.note_addr(dst);
+                    if let Some(b) = burst {
+                        st.shape
+                            .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
+                    }
                 }
             }
         }
@@ -423,7 +476,7 @@ impl BeaconAnalyzer {
         let wait = if st
             .result
             .as_ref()
-            .is_some_and(|r| r.significance < -self.cfg.min_significance)
+            .is_some_and(|r| r.significance < -self.cfg.min_significance || r.held)
         {
             NONPERIODIC_RESCORE_NS
         } else {
@@ -490,13 +543,28 @@ impl BeaconAnalyzer {
             && fit.period <= cfg.max_period_s
             && span >= cfg.min_span_periods * fit.period
             && st.ring.len() >= cfg.min_beats;
-        let significant =
-            fit.significance >= score::required_significance(cfg.min_significance, sc.gaps.len());
+        let significant = fit.significance
+            >= score::required_significance(cfg.min_significance, sc.gaps.len(), fit.period);
         let dest = key.dest_id();
         let pf = self.prevalence.factor(&dest);
         parts.prevalence_factor = pf;
         parts.total = raw * pf;
-        let passes = in_range && significant && parts.total >= cfg.score_threshold;
+        // Bursts inside a session that mostly deliver bulk data or last seconds are content
+        // or a person, not a timer calling home: never periodic, never an alert.
+        let session = st.shape.verdict();
+        let callbacks = session.is_none();
+        // Other sources call this destination too and the rest of a fleet may still show
+        // up: hold the alert until the destination's prevalence has settled.
+        let n = self.prevalence.sources(&dest);
+        let held = n >= 2
+            && n < cfg.prevalence_min_sources
+            && self
+                .prevalence
+                .stable_for(&dest, now)
+                .is_some_and(|a| a < PREVALENCE_SETTLE_NS);
+        let ready = in_range && significant && callbacks && parts.total >= cfg.score_threshold;
+        let held = ready && held;
+        let passes = ready && !held;
         let scored = Scored {
             period: fit.period,
             secondary: fit.secondary,
@@ -504,13 +572,22 @@ impl BeaconAnalyzer {
             missed: fit.missed,
             significance: fit.significance,
             parts,
-            periodic: in_range && significant && raw >= cfg.score_threshold,
+            periodic: in_range && significant && callbacks && raw >= cfg.score_threshold,
             passes,
-            prevalence_sources: self.prevalence.sources(&dest) as u32,
+            prevalence_sources: n as u32,
+            session,
+            held,
         };
         match &mut st.result {
             Some(b) => **b = scored,
             None => st.result = Some(Box::new(scored)),
+        }
+        if held {
+            // Re-tested (every NONPERIODIC_RESCORE_NS) until the hold ends, new beats or not.
+            st.dirty = true;
+            st.queued = true;
+            self.queue.push(idx);
+            return;
         }
         if !passes || covered {
             return;
@@ -548,7 +625,8 @@ impl BeaconAnalyzer {
             }
         }
         self.names.prune(now);
-        self.prevalence.prune(now.saturating_sub(idle_ns));
+        self.prevalence
+            .prune(now.saturating_sub(idle_ns.max(PREVALENCE_MEMORY_NS)));
     }
 }
 
@@ -571,6 +649,7 @@ fn candidate_json(c: &Candidate) -> serde_json::Value {
             "prevalence_factor": c.score.prevalence_factor,
         },
         "alerted": c.alerted,
+        "session": c.session,
     })
 }
 

@@ -11,6 +11,8 @@ use crate::TsNanos;
 
 struct Entry {
     sources: Vec<IpAddr>,
+    /// When the latest new source was added.
+    grown: TsNanos,
     last: TsNanos,
 }
 
@@ -44,12 +46,14 @@ impl Prevalence {
             e.last = e.last.max(now);
             if e.sources.len() < self.max_sources && !e.sources.contains(&src) {
                 e.sources.push(src);
+                e.grown = now;
             }
         } else if self.map.len() < self.max_entries {
             self.map.insert(
                 dest.clone(),
                 Entry {
                     sources: vec![src],
+                    grown: now,
                     last: now,
                 },
             );
@@ -59,6 +63,11 @@ impl Prevalence {
     /// Distinct periodic sources seen for `dest`.
     pub fn sources(&self, dest: &DestId) -> usize {
         self.map.get(dest).map_or(0, |e| e.sources.len())
+    }
+
+    /// How long (ns) the set of sources in repeated contact with `dest` has not grown.
+    pub fn stable_for(&self, dest: &DestId, now: TsNanos) -> Option<i64> {
+        self.map.get(dest).map(|e| now.saturating_sub(e.grown))
     }
 
     /// 1.0 below `min_sources`; `scale·√(min/n)` (not below `floor`) from there.
@@ -71,7 +80,7 @@ impl Prevalence {
         }
     }
 
-    /// Forgets destinations not seen periodic since `before`.
+    /// Forgets destinations no source has been in repeated contact with since `before`.
     pub fn prune(&mut self, before: TsNanos) {
         self.map.retain(|_, e| e.last >= before);
     }

@@ -26,9 +26,27 @@ pub(crate) const MIN_SIZES: usize = 4;
 /// `min_significance · (1 + SMALL_SAMPLE_GAPS / gaps)`.
 pub(crate) const SMALL_SAMPLE_GAPS: f64 = 8.0;
 
-/// Significance a fit over `gaps` gaps needs.
-pub(crate) fn required_significance(min_significance: f64, gaps: usize) -> f64 {
-    min_significance * (1.0 + SMALL_SAMPLE_GAPS / gaps.max(1) as f64)
+/// Period at which the base gate is exactly `min_significance` (the calibration period).
+pub(crate) const GATE_REF_PERIOD_S: f64 = 60.0;
+/// The period-rate term never lowers the base gate below this share of `min_significance`:
+/// the lowest share at which no seeded Poisson stream at 1 h scale ever passes (calibration;
+/// 0.5–0.69 let 1–5 in 1000 through).
+pub(crate) const GATE_MIN_SHARE: f64 = 0.75;
+
+/// Significance a fit over `gaps` gaps with period `period_s` needs.
+///
+/// A key is re-tested at every beat, so a key with period P is tested about T/P times in a
+/// window T: keeping the false-alarm rate per key and day the same whatever the period
+/// (Bonferroni over the tests) adds ln(P_ref / P) nats — 2.3 more at 6 s, 1.6 fewer at 5 min
+/// (floored at 3/4 of the base from ≈ 7.4 min) than at the 60 s calibration period.
+pub(crate) fn required_significance(min_significance: f64, gaps: usize, period_s: f64) -> f64 {
+    let rate = if period_s > 0.0 && period_s.is_finite() {
+        (GATE_REF_PERIOD_S / period_s).ln()
+    } else {
+        0.0
+    };
+    let base = (min_significance + rate).max(GATE_MIN_SHARE * min_significance);
+    base * (1.0 + SMALL_SAMPLE_GAPS / gaps.max(1) as f64)
 }
 
 /// The score and its parts, each 0..1.
@@ -55,7 +73,7 @@ pub(crate) fn combine(
 ) -> ScoreParts {
     // Significance below the gate scales the period part down linearly (0 for data the
     // Poisson/bursty models explain better), so non-periodic keys also *score* low.
-    let gate = required_significance(min_significance, fit.units.len()).max(1e-9);
+    let gate = required_significance(min_significance, fit.units.len(), fit.period).max(1e-9);
     let confidence = (fit.significance / gate).clamp(0.0, 1.0);
     let period = confidence
         * fit.explained
@@ -80,5 +98,26 @@ pub(crate) fn combine(
         size,
         coverage,
         prevalence_factor: 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_rises_for_fast_keys_and_falls_for_slow_ones() {
+        let at = |p: f64| required_significance(8.0, 40, p);
+        assert!((at(60.0) - 8.0 * 1.2).abs() < 1e-9);
+        assert!((at(6.0) - (8.0 + 10f64.ln()) * 1.2).abs() < 1e-9);
+        assert!((at(300.0) - (8.0 - 5f64.ln()) * 1.2).abs() < 1e-9);
+        // Floored at 3/4 of the base for long periods.
+        assert!((at(600.0) - 6.0 * 1.2).abs() < 1e-9);
+        assert!((at(3600.0) - 6.0 * 1.2).abs() < 1e-9);
+        assert!((at(7200.0) - 6.0 * 1.2).abs() < 1e-9);
+        // A degenerate period falls back to the base.
+        assert!((at(0.0) - 8.0 * 1.2).abs() < 1e-9);
+        // Small samples still pay for the repeated tests.
+        assert!(required_significance(8.0, 5, 60.0) > 2.0 * at(60.0) - 1.0);
     }
 }

@@ -121,5 +121,8 @@ pub fn burst(t: i64, f: &Flow) -> Event {
         from_originator: true,
         ip_len: 100,
         flow_start: f.first_ts,
+        prev_ts: TsNanos::MIN,
+        flow_bytes_toserver: 0,
+        flow_bytes_toclient: 0,
     })
 }

@@ -219,6 +219,11 @@ impl FlowTable {
         let orig = e.is_orig(forward);
         let burst =
             !created && limits.burst_gap > 0 && p.ts.saturating_sub(e.last_ts) >= limits.burst_gap;
+        let before = BurstContext {
+            prev_ts: e.last_ts,
+            bytes_toserver: e.bytes[0],
+            bytes_toclient: e.bytes[1],
+        };
         e.account(p, orig, limits.tcp_linger, &key, &mut self.closing);
         if limits.update_interval > 0 && p.ts >= e.next_update {
             out.push(e.to_flow(&key, CloseReason::Update));
@@ -228,6 +233,7 @@ impl FlowTable {
             entry: e,
             orig,
             burst,
+            before,
         }
     }
 
@@ -324,12 +330,24 @@ impl FlowTable {
 }
 
 /// What [`FlowTable::track`] found for a packet.
+/// A flow's state just before a packet: when its previous packet was seen and its IP byte
+/// counters. For a burst, the difference to the previous burst's context is what that burst
+/// carried and how long it lasted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BurstContext {
+    pub prev_ts: TsNanos,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+}
+
 pub struct Tracked<'a> {
     pub entry: &'a mut FlowEntry,
     /// The packet came from the originator.
     pub orig: bool,
     /// The packet resumed activity after at least the burst gap.
     pub burst: bool,
+    /// The flow as it was just before this packet (for burst events).
+    pub before: BurstContext,
 }
 
 fn new_entry(p: &PacketMeta, forward: bool, id: u64, limits: &FlowLimits) -> FlowEntry {
@@ -633,6 +651,24 @@ mod tests {
         }
         // The first packet starts the flow (not a burst); 5 s and 9 s follow idle gaps.
         assert_eq!(bursts, vec![false, false, true, false, true]);
+        // A burst sees the flow as it was before its first packet: the previous packet's
+        // time (the end of the previous burst) and the byte counters so far.
+        let r = t.track(&udp(15 * s, "10.0.0.9", 9999, "10.0.0.1", 5555), &mut out);
+        assert!(r.burst);
+        assert_eq!(
+            r.before,
+            BurstContext {
+                prev_ts: 9 * s,
+                bytes_toserver: 500,
+                bytes_toclient: 0,
+            }
+        );
+        let r = t.track(&udp(20 * s, "10.0.0.1", 5555, "10.0.0.9", 9999), &mut out);
+        assert_eq!(r.before.prev_ts, 15 * s);
+        assert_eq!(
+            (r.before.bytes_toserver, r.before.bytes_toclient),
+            (500, 100)
+        );
     }
 
     #[test]

@@ -238,6 +238,9 @@ impl Worker {
                 from_originator: orig,
                 ip_len: p.ip_len,
                 flow_start: entry.first_ts,
+                prev_ts: tracked.before.prev_ts,
+                flow_bytes_toserver: tracked.before.bytes_toserver,
+                flow_bytes_toclient: tracked.before.bytes_toclient,
             });
         }
         let ep = DnsEndpoints {

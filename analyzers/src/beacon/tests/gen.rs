@@ -95,6 +95,9 @@ pub fn burst(src: &str, dst: &str, port: u16, ts: TsNanos, ip_len: u32) -> FlowB
         from_originator: true,
         ip_len,
         flow_start: T0,
+        prev_ts: TsNanos::MIN,
+        flow_bytes_toserver: 0,
+        flow_bytes_toclient: 0,
     }
 }
 

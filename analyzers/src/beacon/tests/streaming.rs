@@ -55,6 +55,7 @@ fn full_rings_stay_within_the_documented_bound() {
     }
     assert_eq!(a.stats().tracked_keys, 2000);
     let per_key = a.approx_memory_bytes() / 2000;
+    eprintln!("{per_key} bytes per full key");
     // docs/beacon.md: ≤ 1000 bytes per full key, so 100 k keys < 100 MB.
     assert!(per_key <= 1000, "{per_key} bytes per full key");
     assert!(per_key * 100_000 < 100 << 20);
