@@ -581,6 +581,19 @@ mod tests {
     }
 
     #[test]
+    fn beacon_takes_enabled_like_every_detector() {
+        let c = Config::parse("[detectors.beacon]\nenabled = false\n").unwrap();
+        assert!(!c.detectors.beacon.enable);
+        assert!(
+            Config::parse("[detectors.beacon]\nenable = true\n")
+                .unwrap()
+                .detectors
+                .beacon
+                .enable
+        );
+    }
+
+    #[test]
     fn inventory_events_key() {
         assert!(Config::parse("").unwrap().output.inventory, "on by default");
         assert!(

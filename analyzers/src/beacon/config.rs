@@ -7,6 +7,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct BeaconConfig {
     /// Run the `beacon` analyzer at all. Default `true`: it is the headline detector.
+    /// `enabled`, the spelling every other detector section uses, is accepted too.
+    #[serde(alias = "enabled")]
     pub enable: bool,
     /// Also track periodic DNS lookups answered by a sinkhole (`dns_sinkhole_periodic`).
     /// Default `true`: J-CRAT's dormant-C2 sign, cheap (only sinkholed answers are tracked).
