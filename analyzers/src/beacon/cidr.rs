@@ -126,7 +126,18 @@ impl NameSuffixes {
 
 /// Lower-case, without leading/trailing dots.
 pub fn normalize_name(s: &str) -> String {
-    s.trim().trim_matches('.').to_ascii_lowercase()
+    normalized(s).into_owned()
+}
+
+/// [`normalize_name`] without a copy when the name is already normal (the common case on the
+/// per-event path).
+pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim().trim_matches('.');
+    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(t.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(t)
+    }
 }
 
 #[cfg(test)]

@@ -267,8 +267,8 @@ impl BeaconAnalyzer {
             port: b.dest_port,
             proto: b.proto,
         };
-        let name: Option<Arc<str>> = match b.server_name.as_deref().map(normalize_name) {
-            Some(n) if !n.is_empty() => Some(Arc::from(n)),
+        let name: Option<Arc<str>> = match b.server_name.as_deref().map(cidr::normalized) {
+            Some(n) if !n.is_empty() => Some(Arc::from(&*n)),
             _ => self.names.lookup(b.src_ip, b.dest_ip, b.ts),
         };
         let name_key = name.map(|name| BeaconKey::Name {
@@ -305,8 +305,8 @@ impl BeaconAnalyzer {
         {
             return;
         }
-        let name: Option<Arc<str>> = match server_name.map(normalize_name) {
-            Some(n) if !n.is_empty() => Some(Arc::from(n)),
+        let name: Option<Arc<str>> = match server_name.map(cidr::normalized) {
+            Some(n) if !n.is_empty() => Some(Arc::from(&*n)),
             _ => self.names.lookup(src, dst, ts),
         };
         if name.as_deref().is_some_and(|n| self.allow_names.matches(n)) {
@@ -351,14 +351,15 @@ impl BeaconAnalyzer {
         if self.allow_src.contains(d.client_ip) {
             return;
         }
-        let qname = normalize_name(&d.qname);
+        let qname = cidr::normalized(&d.qname);
         if qname.is_empty() || self.allow_names.matches(&qname) {
             return;
         }
-        let qname: Arc<str> = Arc::from(qname);
+        // One shared copy of the name, made only if something keeps it.
+        let mut shared: Option<Arc<str>> = None;
         let nx = d.rcode == Some(3);
         let (mut local, mut sink) = (false, false);
-        let mut addrs = Vec::new();
+        let mut addrs: smallvec::SmallVec<[(IpAddr, u32); 4]> = smallvec::SmallVec::new();
         for a in &d.answers {
             if a.rtype != 1 && a.rtype != 28 {
                 continue;
@@ -376,13 +377,14 @@ impl BeaconAnalyzer {
         }
         if !local && !sink {
             for (ip, ttl) in addrs {
-                self.names.learn(d.client_ip, ip, &qname, d.ts, ttl);
+                self.names
+                    .learn(d.client_ip, ip, &qname, &mut shared, d.ts, ttl);
             }
         }
         if self.cfg.dns_sinkhole && (nx || local || sink) {
             let key = BeaconKey::Dns {
                 client: d.client_ip,
-                qname,
+                qname: shared.unwrap_or_else(|| Arc::from(&*qname)),
             };
             if let Some(idx) = self.insert_beat(key, d.ts, 0, BeatKind::Start) {
                 if let Some((_, st)) = self.keys.get_mut(idx) {

@@ -32,17 +32,31 @@ impl ResolvedNames {
         self.map.len()
     }
 
-    /// Records that `client` resolved `name` to `addr` at `ts` with `ttl` seconds.
-    pub fn learn(&mut self, client: IpAddr, addr: IpAddr, name: &Arc<str>, ts: TsNanos, ttl: u32) {
+    /// Records that `client` resolved `name` to `addr` at `ts` with `ttl` seconds. `shared`
+    /// holds the caller's one `Arc` of the name, made here the first time a mapping needs it
+    /// (a repeated lookup of the same name allocates nothing).
+    pub fn learn(
+        &mut self,
+        client: IpAddr,
+        addr: IpAddr,
+        name: &str,
+        shared: &mut Option<Arc<str>>,
+        ts: TsNanos,
+        ttl: u32,
+    ) {
         let hold = (i64::from(ttl) * 1_000_000_000).clamp(self.ttl_min_ns, self.ttl_max_ns);
         let expires = ts.saturating_add(hold);
-        let (idx, _) = self.map.entry((client, addr), || Mapping {
-            name: name.clone(),
+        let mut arc = || shared.get_or_insert_with(|| Arc::from(name)).clone();
+        let (idx, created) = self.map.entry((client, addr), || Mapping {
+            name: arc(),
             expires,
         });
+        if created {
+            return;
+        }
         if let Some((_, m)) = self.map.get_mut(idx) {
-            if m.name != *name {
-                m.name = name.clone();
+            if &*m.name != name {
+                m.name = arc();
                 m.expires = expires;
             } else {
                 m.expires = m.expires.max(expires);
