@@ -34,6 +34,9 @@ pub struct DnsMessage {
 
 /// Presentation form of a name: no trailing dot (root is ".").
 pub fn name_text(n: &Name) -> String {
+    if let Some(s) = plain_name_text(n) {
+        return s;
+    }
     let mut s = n.to_string();
     if s.len() > 1 && s.ends_with('.') {
         s.pop();
@@ -47,6 +50,12 @@ fn rdata_text(d: &RData) -> String {
         RData::NS(n) => name_text(&n.0),
         RData::PTR(n) => name_text(&n.0),
         RData::MX(mx) => name_text(&mx.exchange),
+        // The most common record: its address without the formatter (as `Display` prints it).
+        RData::A(a) => {
+            let mut b = Vec::with_capacity(15);
+            crate::output::jsonw::ip(&mut b, IpAddr::V4(a.0));
+            String::from_utf8(b).unwrap_or_default()
+        }
         other => other.to_string(),
     };
     if s.len() > MAX_RDATA_CHARS {
@@ -57,6 +66,33 @@ fn rdata_text(d: &RData) -> String {
         s.truncate(cut);
     }
     s
+}
+
+/// The text of a name whose labels hickory's `Display` would print unchanged (letters,
+/// digits, `_`, `-` after the first byte, `*` first; no `xn--` label, which it decodes), built
+/// without the formatter: nearly every name on the wire, and two per DNS message. `None`
+/// sends the name to the general path.
+fn plain_name_text(n: &Name) -> Option<String> {
+    if n.is_root() {
+        return None;
+    }
+    let mut s = String::with_capacity(usize::from(n.len()));
+    for (i, label) in n.iter().enumerate() {
+        if label.is_empty() || label.starts_with(b"xn--") {
+            return None;
+        }
+        let plain = label.iter().enumerate().all(|(j, &b)| {
+            b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && j > 0) || (b == b'*' && j == 0)
+        });
+        if !plain {
+            return None;
+        }
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(std::str::from_utf8(label).ok()?);
+    }
+    Some(s)
 }
 
 /// Parses one DNS message; `None` if not even the header and question can be read.
@@ -137,6 +173,61 @@ fn parse_partial(b: &[u8]) -> Option<DnsMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_names_print_as_hickory_prints_them() {
+        let slow = |n: &Name| {
+            let mut s = n.to_string();
+            if s.len() > 1 && s.ends_with('.') {
+                s.pop();
+            }
+            s
+        };
+        let labels: &[&[u8]] = &[
+            b"www",
+            b"Example",
+            b"COM",
+            b"_sip",
+            b"_tcp",
+            b"*",
+            b"a-b",
+            b"-ab",
+            b"a*",
+            b"x_y",
+            b"xn--bcher-kva",
+            b"XN--abc",
+            b"sp ace",
+            b"quo\"te",
+            b"back\\slash",
+            b"dot.ted",
+            b"\x00nul",
+            b"\xff\xfe",
+            b"\xe6\x97\xa5",
+            b"9",
+            b"a",
+        ];
+        let mut checked = 0;
+        for a in labels {
+            for b in labels {
+                for fqdn in [false, true] {
+                    let Ok(mut n) = Name::from_labels(vec![a.to_vec(), b.to_vec()]) else {
+                        continue;
+                    };
+                    n.set_fqdn(fqdn);
+                    assert_eq!(name_text(&n), slow(&n), "{:?}.{:?}", a, b);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 400, "only {checked} names built");
+        for a in ["0.0.0.0", "93.184.216.34", "255.255.255.255", "10.0.0.1"] {
+            let r = RData::A(hickory_proto::rr::rdata::A(a.parse().unwrap()));
+            assert_eq!(rdata_text(&r), r.to_string());
+        }
+        assert_eq!(name_text(&Name::root()), ".");
+        let one = Name::from_labels(vec![b"a".to_vec()]).unwrap();
+        assert_eq!(name_text(&one), "a");
+    }
 
     /// example.com A query, id 0x1234, RD.
     const QUERY: &[u8] = &[
