@@ -76,7 +76,7 @@ fn plain_name_text(n: &Name) -> Option<String> {
     if n.is_root() {
         return None;
     }
-    let mut s = String::with_capacity(usize::from(n.len()));
+    let mut s = String::with_capacity(n.len());
     for (i, label) in n.iter().enumerate() {
         if label.is_empty() || label.starts_with(b"xn--") {
             return None;
