@@ -80,8 +80,10 @@ pub struct FlowEntry {
     missed: u64,
     history: History,
     next_update: TsNanos,
-    /// Set once the TCP connection is closed or reset: emit at this packet time.
-    close_at: Option<TsNanos>,
+    /// Set once the TCP connection is closed or reset: emit at this packet time
+    /// ([`NOT_CLOSING`] until then; a plain i64 keeps the entry at 192 bytes, see
+    /// [`FLOW_ENTRY_BYTES`]).
+    close_at: TsNanos,
     /// TLS SNI / HTTP Host, when found.
     pub name: Option<Box<str>>,
     pub name_source: Option<NameSource>,
@@ -99,7 +101,19 @@ pub enum AppState {
     Smtp(crate::proto::smtp::SmtpSession),
 }
 
+/// `close_at` of a flow that is not closing.
+const NOT_CLOSING: TsNanos = TsNanos::MIN;
+
+/// Size of a [`FlowEntry`]. With its 48-byte key and the table's two links a node is then
+/// 256 bytes, the top of an allocator size class (mimalloc's classes go 256, 320, ...): one
+/// byte more costs 64 bytes per live flow. A test holds it.
+pub const FLOW_ENTRY_BYTES: usize = 192;
+
 impl FlowEntry {
+    fn is_closing(&self) -> bool {
+        self.close_at != NOT_CLOSING
+    }
+
     /// Is this packet (travelling a→b when `forward`) from the originator?
     pub fn is_orig(&self, forward: bool) -> bool {
         forward == self.orig_is_a
@@ -124,7 +138,12 @@ pub struct FlowTable {
     next_id: u64,
     id_stride: u64,
     pub stats: FlowStats,
+    /// Most flows held since memory was last released (see `release_free_nodes`).
+    high_water: usize,
 }
+
+/// Tables that never held this many flows keep their free nodes (not worth a rehash).
+const RELEASE_MIN_PEAK: usize = 1 << 16;
 
 fn new_map() -> Map<FlowEntry> {
     LinkedHashMap::with_hasher(foldhash::fast::RandomState::default())
@@ -142,6 +161,7 @@ impl FlowTable {
             next_id: shard + 1,
             id_stride: shards.max(1),
             stats: FlowStats::default(),
+            high_water: 0,
         }
     }
 
@@ -180,7 +200,7 @@ impl FlowTable {
                 let reuse = self
                     .tcp
                     .get(&key)
-                    .is_some_and(|e| e.close_at.is_some() && e.is_orig(forward));
+                    .is_some_and(|e| e.is_closing() && e.is_orig(forward));
                 if reuse {
                     if let Some(e) = self.tcp.remove(&key) {
                         self.stats.closed += 1;
@@ -271,7 +291,11 @@ impl FlowTable {
                 break;
             }
             self.closing.pop_front();
-            if self.tcp.get(&key).is_some_and(|e| e.close_at == Some(at)) {
+            if self
+                .tcp
+                .get(&key)
+                .is_some_and(|e| e.is_closing() && e.close_at == at)
+            {
                 if let Some(e) = self.tcp.remove(&key) {
                     self.stats.closed += 1;
                     out.push(e.to_flow(&key, CloseReason::Closed));
@@ -297,6 +321,12 @@ impl FlowTable {
             }
             self.stats.timed_out += n;
         }
+        let len = self.len();
+        if len > self.high_water {
+            self.high_water = len;
+        } else if self.high_water >= RELEASE_MIN_PEAK && len < self.high_water / 4 {
+            self.release_free_nodes();
+        }
     }
 
     /// Emits every flow (end of replay, shutdown).
@@ -314,7 +344,7 @@ impl FlowTable {
                     break;
                 };
                 n += 1;
-                let reason = if e.close_at.is_some() {
+                let reason = if e.is_closing() {
                     CloseReason::Closed
                 } else {
                     CloseReason::Shutdown
@@ -325,7 +355,19 @@ impl FlowTable {
         if self.is_empty() {
             self.closing.clear();
         }
+        self.release_free_nodes();
         n
+    }
+
+    /// hashlink keeps removed nodes on a free list for reuse and never shrinks its index on
+    /// its own: after a flush, or when the table has shrunk to a quarter of its peak (a flood
+    /// timed out), hand that memory back. Shrinking rehashes only when the index halves, so
+    /// calling this per flush chunk costs O(n) over the whole flush.
+    fn release_free_nodes(&mut self) {
+        for map in [&mut self.tcp, &mut self.udp, &mut self.other] {
+            map.shrink_to_fit();
+        }
+        self.high_water = self.len();
     }
 }
 
@@ -385,7 +427,7 @@ fn new_entry(p: &PacketMeta, forward: bool, id: u64, limits: &FlowLimits) -> Flo
         missed: 0,
         history,
         next_update: p.ts + limits.update_interval,
-        close_at: None,
+        close_at: NOT_CLOSING,
         name: None,
         name_source: None,
         name_tries: 0,
@@ -480,12 +522,12 @@ impl FlowEntry {
             }
         }
         let closed = |s: EndpointState| matches!(s, EndpointState::Closed | EndpointState::Reset);
-        if self.close_at.is_none()
+        if !self.is_closing()
             && (flags & RST != 0 || (closed(self.ep[0]) && closed(self.ep[1])))
             && flags & (RST | FIN) != 0
         {
             let at = p.ts + linger;
-            self.close_at = Some(at);
+            self.close_at = at;
             closing.push_back((at, *key));
         }
     }
@@ -555,6 +597,14 @@ impl FlowEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_entry_and_key_fit_a_256_byte_node() {
+        assert_eq!(std::mem::size_of::<FlowEntry>(), FLOW_ENTRY_BYTES);
+        assert_eq!(std::mem::size_of::<FlowKey>(), 48);
+        // hashlink's node: key, value, two links.
+        assert!(FLOW_ENTRY_BYTES + 48 + 16 <= 256);
+    }
 
     fn limits(max: usize) -> FlowLimits {
         FlowLimits {
