@@ -404,7 +404,8 @@ pub enum Event {
     Flow(Flow),
     Dns(DnsTxn),
     Burst(FlowBurst),
-    Mail(MailMessage),
+    /// Boxed: a message is the largest record (312 B) and rare; unboxed it sized every event.
+    Mail(Box<MailMessage>),
 }
 
 impl Event {

@@ -457,18 +457,18 @@ mod tests {
         let mut d = MailAttachmentDetector::new(MailAttachmentConfig::default()).unwrap();
         let mut out = Vec::new();
         d.on_event(
-            &Event::Mail(message(vec![att(
+            &Event::Mail(Box::new(message(vec![att(
                 "docs.zip",
                 vec![entry("a.docx", true), entry("b.pdf", true)],
-            )])),
+            )]))),
             &mut out,
         );
         assert!(out.is_empty());
         d.on_event(
-            &Event::Mail(message(vec![att(
+            &Event::Mail(Box::new(message(vec![att(
                 "docs.zip",
                 vec![entry("report.txt.exe", true)],
-            )])),
+            )]))),
             &mut out,
         );
         assert_eq!(out.len(), 1);
@@ -483,10 +483,10 @@ mod tests {
         );
         // Same file, same envelope, within the cooldown: suppressed.
         d.on_event(
-            &Event::Mail(message(vec![att(
+            &Event::Mail(Box::new(message(vec![att(
                 "docs.zip",
                 vec![entry("report.txt.exe", true)],
-            )])),
+            )]))),
             &mut out,
         );
         assert_eq!(out.len(), 1);

@@ -372,7 +372,7 @@ impl Worker {
             );
             // Bursts first: they happened while their flows were still open.
             ev.extend(self.bursts.drain(..).map(Event::Burst));
-            ev.extend(self.mail_out.drain(..).map(Event::Mail));
+            ev.extend(self.mail_out.drain(..).map(|m| Event::Mail(Box::new(m))));
             ev.extend(self.flow_out.drain(..).map(Event::Flow));
             ev.extend(self.dns_out.drain(..).map(Event::Dns));
             let _ = events.send(SinkMsg::Events {
