@@ -8,7 +8,8 @@
 #      kizuki replay --out DIR FILE            (default config: every feature on, EVE to disk)
 #    and prints packets/s, the ratios kizuki/softflowd and kizuki/tcpdump, and peak RSS.
 # 2. Memory per flow: replays kizuki-gen flows (1 M concurrent flows by default) with
-#    flow.max_flows >= 1.2 M and reports (peak RSS - peak RSS of a tiny replay) / flows.
+#    flow.max_flows >= 1.2 M and reports (peak RSS - peak RSS of a tiny replay) / flows, for
+#    the sensor core (every detector off) and for the default config.
 #
 # Environment: BENCH_PACKETS (2000000), BENCH_FLOWS (1000000), BENCH_REPS (3),
 # BENCH_DIR (bench-data), BENCH_NO_BUILD=1 to skip `cargo build --release`.
@@ -126,18 +127,35 @@ TINY=$DIR/flows-100.pcap
 gen "$BIG" flows --flows "$FLOWS"
 gen "$TINY" flows --flows 100
 
-rm -rf "$WORK/kizuki-out"
-timed baseline "$KIZUKI" replay -c "$WORK/flowcap.toml" --out "$WORK/kizuki-out" "$TINY"
-rm -rf "$WORK/kizuki-out"
-timed flows "$KIZUKI" replay -c "$WORK/flowcap.toml" --out "$WORK/kizuki-out" \
-  --summary-json "$WORK/flows-summary.json" "$BIG"
-BASE_KB=$(median "$WORK/baseline" 2)
-PEAK_KB=$(median "$WORK/flows" 2)
-printf '\nMemory: %s flows in %s (flow.max_flows = %s)\n' "$FLOWS" "$BIG" "$FLOWCAP"
-printf '%-28s %9.1f MiB\n' "baseline (100-flow replay)" "$(awk -v kb="$BASE_KB" 'BEGIN { print kb / 1024 }')"
-printf '%-28s %9.1f MiB\n' "peak ($FLOWS flows)" "$(awk -v kb="$PEAK_KB" 'BEGIN { print kb / 1024 }')"
-printf '%-28s %9.0f bytes\n' "per flow" \
-  "$(awk -v p="$PEAK_KB" -v b="$BASE_KB" -v n="$FLOWS" 'BEGIN { print (p - b) * 1024 / n }')"
+# The sensor core (flow table, DNS, pipeline, EVE) with every detector off, then the default
+# config: the second adds the detectors' own state, which is capped per host/key (beacon keys,
+# inventory hosts, volume hosts...) rather than per flow.
+cp "$WORK/flowcap.toml" "$WORK/flowcap-core.toml"
+for d in direct_ip proxy_bypass dns_bypass ddns paas dns_tunnel dga volume long_connection \
+  op25b mail_bruteforce mail_attachment inventory beacon; do
+  printf '[detectors.%s]\nenabled = false\n' "$d" >>"$WORK/flowcap-core.toml"
+done
+for cfg in core default; do
+  conf=$WORK/flowcap.toml
+  [ "$cfg" = core ] && conf=$WORK/flowcap-core.toml
+  rm -rf "$WORK/kizuki-out"
+  timed "baseline-$cfg" "$KIZUKI" replay -c "$conf" --out "$WORK/kizuki-out" "$TINY"
+  rm -rf "$WORK/kizuki-out"
+  timed "flows-$cfg" "$KIZUKI" replay -c "$conf" --out "$WORK/kizuki-out" \
+    --summary-json "$WORK/flows-summary.json" "$BIG"
+done
+printf '\nMemory: %s flows in %s (flow.max_flows = %s), peak RSS\n' "$FLOWS" "$BIG" "$FLOWCAP"
+printf '%-34s %12s %12s %10s\n' config "100 flows" "$FLOWS flows" "per flow"
+for cfg in core default; do
+  base_kb=$(median "$WORK/baseline-$cfg" 2)
+  peak_kb=$(median "$WORK/flows-$cfg" 2)
+  label="sensor core (detectors off)"
+  [ "$cfg" = default ] && label="default config (detectors on)"
+  printf '%-34s %8.1f MiB %8.1f MiB %8.0f B\n' "$label" \
+    "$(awk -v kb="$base_kb" 'BEGIN { print kb / 1024 }')" \
+    "$(awk -v kb="$peak_kb" 'BEGIN { print kb / 1024 }')" \
+    "$(awk -v p="$peak_kb" -v b="$base_kb" -v n="$FLOWS" 'BEGIN { print (p - b) * 1024 / n }')"
+done
 # Flow counters from the summary, to see the flows really were held at once.
 python3 - "$WORK/flows-summary.json" <<'PY' || true
 import json, sys
