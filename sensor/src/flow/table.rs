@@ -636,6 +636,28 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_handed_back_after_a_flood_times_out() {
+        let n = RELEASE_MIN_PEAK as u32 * 2;
+        let mut t = FlowTable::new(limits(n as usize + 1), 0, 1);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 | i).to_string();
+            t.track(&udp(i64::from(i), &src, 1000, "10.255.0.1", 53), &mut out);
+        }
+        assert_eq!(t.len(), n as usize);
+        assert!(t.udp.capacity() >= n as usize);
+        // Half time out: still above a quarter of the peak, the nodes are kept for reuse.
+        t.expire(i64::from(n / 2) - 1 + 60_000_000_001, &mut out);
+        assert_eq!(t.len(), n as usize / 2);
+        assert!(t.udp.capacity() >= n as usize);
+        // All of them: the index shrinks (and hashlink's free list is dropped with it).
+        t.expire(i64::from(n) + 60_000_000_001, &mut out);
+        assert!(t.is_empty());
+        assert!(t.udp.capacity() < 1024, "capacity {}", t.udp.capacity());
+        assert_eq!(out.len(), n as usize);
+    }
+
+    #[test]
     fn udp_bidirectional_and_timeout() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
