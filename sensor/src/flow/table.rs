@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<FlowEntry>(), FLOW_ENTRY_BYTES);
         assert_eq!(std::mem::size_of::<FlowKey>(), 48);
         // hashlink's node: key, value, two links.
-        assert!(FLOW_ENTRY_BYTES + 48 + 16 <= 256);
+        const _: () = assert!(FLOW_ENTRY_BYTES + 48 + 16 <= 256);
     }
 
     fn limits(max: usize) -> FlowLimits {
