@@ -385,6 +385,10 @@ impl Analyzer for DnsTunnel {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }
@@ -541,6 +545,10 @@ impl Dga {
 impl Analyzer for Dga {
     fn save_state(&self) -> serde_json::Value {
         serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) {

@@ -15,7 +15,7 @@ use crate::net::CidrSet;
 use crate::{Alert, Severity, TsNanos, Vlans, NANOS_PER_SEC};
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -371,6 +371,27 @@ impl Dedupe {
         )
     }
 
+    /// [`Dedupe::save`]'s rows, serialised straight from the table.
+    pub fn rows(&self) -> DedupeRows<'_> {
+        DedupeRows(self)
+    }
+
+    /// `{"dedupe":[...]}` (as `json!({"dedupe": self.save()})` prints) appended to `out`: the
+    /// state of a detector that keeps only its dedupe table, for [`crate::Analyzer::write_state`].
+    pub fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        #[derive(Serialize)]
+        struct State<'a> {
+            dedupe: DedupeRows<'a>,
+        }
+        serde_json::to_writer(
+            out,
+            &State {
+                dedupe: self.rows(),
+            },
+        )
+        .is_ok()
+    }
+
     /// Restores what [`Dedupe::save`] wrote (merged into the current table, which keeps its
     /// cap); malformed entries are skipped. Returns the entries restored.
     pub fn load(&mut self, v: &serde_json::Value) -> usize {
@@ -408,6 +429,20 @@ impl Dedupe {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// The rows of [`Dedupe::save`], serialisable without building them.
+pub struct DedupeRows<'a>(&'a Dedupe);
+
+impl Serialize for DedupeRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .map
+                .iter()
+                .map(|(k, e)| (k, e.first_ts, e.last_emit, e.last_seen, e.count)),
+        )
     }
 }
 
@@ -612,6 +647,24 @@ mod tests {
         );
         assert_eq!(r.len(), 2);
         assert_eq!(Dedupe::new(1.0, 4).load(&serde_json::json!({"x": 1})), 0);
+    }
+
+    #[test]
+    fn dedupe_write_state_is_the_saved_json() {
+        let mut d = Dedupe::new(60.0, 4);
+        let mut out = Vec::new();
+        assert!(d.write_state(&mut out));
+        assert_eq!(out, br#"{"dedupe":[]}"#);
+        d.hit("a|\"q\"", -5).unwrap();
+        d.hit("b", i64::MAX).unwrap();
+        d.hit("a|\"q\"", 7);
+        out.clear();
+        assert!(d.write_state(&mut out));
+        let want = serde_json::to_vec(&serde_json::json!({ "dedupe": d.save() })).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 
     #[test]
