@@ -100,10 +100,14 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A set of CIDR blocks (linear scan: the sets are short and configured by hand).
+/// A set of CIDR blocks (linear scan: the sets are short and configured by hand). Each
+/// family's blocks are kept apart as (mask, network) pairs, so a lookup canonicalises the
+/// address once and compares only within its family.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CidrSet {
     blocks: Vec<Cidr>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl CidrSet {
@@ -112,11 +116,31 @@ impl CidrSet {
             .iter()
             .map(|s| Cidr::parse(s.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(CidrSet { blocks })
+        let mut set = CidrSet {
+            blocks,
+            ..Default::default()
+        };
+        for b in &set.blocks {
+            match *b {
+                Cidr::V4 { net, len } => set.v4.push((mask4(len), net)),
+                Cidr::V6 { net, len } => set.v6.push((mask6(len), net)),
+            }
+        }
+        Ok(set)
     }
 
+    /// Some block contains `ip` (as [`Cidr::contains`]: IPv4-mapped IPv6 as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.blocks.iter().any(|b| b.contains(ip))
+        match canonical(ip) {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(m, n)| a & m == n)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(m, n)| a & m == n)
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -274,6 +298,43 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
         assert!(Cidr::parse("::/129").is_err());
+    }
+
+    #[test]
+    fn set_contains_as_its_blocks() {
+        let items = [
+            "10.0.0.0/8",
+            "192.0.2.7",
+            "fc00::/7",
+            "::/0",
+            "0.0.0.0/0",
+            "2001:db8::/32",
+        ];
+        for n in 0..=items.len() {
+            let set = CidrSet::parse(&items[..n]).unwrap();
+            let blocks: Vec<Cidr> = items[..n].iter().map(|s| Cidr::parse(s).unwrap()).collect();
+            for a in [
+                "10.1.2.3",
+                "11.0.0.1",
+                "192.0.2.7",
+                "192.0.2.8",
+                "::ffff:10.1.2.3",
+                "::ffff:8.8.8.8",
+                "fd00::1",
+                "2001:db8::5",
+                "2001:db9::5",
+                "::",
+                "0.0.0.0",
+            ] {
+                let ip = ip(a);
+                assert_eq!(
+                    set.contains(ip),
+                    blocks.iter().any(|b| b.contains(ip)),
+                    "{a} in {:?}",
+                    &items[..n]
+                );
+            }
+        }
     }
 
     #[test]
