@@ -112,6 +112,8 @@ pub struct SuffixDetector {
     allow: Allowlist,
     // foldhash: every DNS name and SNI walks its suffixes through this map.
     suffixes: SuffixMap,
+    /// The longest key of `suffixes` (bytes): longer parts of a name are not looked up.
+    max_suffix_len: usize,
     dedupe: Dedupe,
     pub alerts: u64,
 }
@@ -119,12 +121,13 @@ pub struct SuffixDetector {
 /// The matched suffix (a key of `suffixes`) when `name` is strictly under one.
 type SuffixMap = HashMap<String, String, foldhash::fast::RandomState>;
 
-fn find_suffix<'a>(suffixes: &SuffixMap, name: &'a str) -> Option<&'a str> {
+/// `max_len`: the longest key's length (no longer suffix of the name can be a key).
+fn find_suffix<'a>(suffixes: &SuffixMap, max_len: usize, name: &'a str) -> Option<&'a str> {
     let mut rest = name;
     // Walk the suffixes of the name from the longest proper one.
     while let Some(i) = rest.find('.') {
         rest = &rest[i + 1..];
-        if suffixes.contains_key(rest) {
+        if rest.len() <= max_len && suffixes.contains_key(rest) {
             return Some(rest);
         }
     }
@@ -151,6 +154,7 @@ impl SuffixDetector {
             dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_alert_keys),
             cfg,
             net,
+            max_suffix_len: suffixes.keys().map(String::len).max().unwrap_or(0),
             suffixes,
             alerts: 0,
         })
@@ -175,7 +179,7 @@ impl SuffixDetector {
             return;
         }
         let name = super::normalized(raw_name);
-        let Some(suffix) = find_suffix(&self.suffixes, &name) else {
+        let Some(suffix) = find_suffix(&self.suffixes, self.max_suffix_len, &name) else {
             return;
         };
         if self.allow.name(&name) || self.allow.src(client) {
