@@ -141,17 +141,22 @@ pub fn entropy_skipping(s: &str, skip: impl Into<Option<u8>>) -> (f64, usize) {
     let skip = skip.into();
     let mut counts = [0u32; 256];
     let mut total = 0usize;
+    // The bytes seen span lo..=hi: only that part of the table is summed (in the same
+    // ascending order, so the same floating-point sum).
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
     for &c in s.as_bytes() {
         if Some(c) != skip {
             counts[c as usize] += 1;
             total += 1;
+            lo = lo.min(c);
+            hi = hi.max(c);
         }
     }
     if total == 0 {
         return (0.0, 0);
     }
     let n = total as f64;
-    let h = counts
+    let h = counts[lo as usize..=hi as usize]
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
@@ -182,18 +187,25 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 
     /// The entry for `k`, created with `f` if absent (evicting the oldest if full); touches it.
     pub fn entry(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
-        // Evict first only when full and the key is new (one extra lookup, rare).
-        if self.map.len() >= self.cap && !self.map.contains_key(&k) {
+        use std::hash::BuildHasher;
+        // One hash; the presence probe before the insert only when full (a new key then
+        // evicts first).
+        let hash = self.map.hasher().hash_one(&k);
+        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, |q| *q == k).is_none()
+        {
             self.map.pop_front();
             self.evictions += 1;
         }
-        match self.map.raw_entry_mut().from_key(&k) {
+        let back = self.back_value();
+        match self.map.raw_entry_mut().from_hash(hash, |q| *q == k) {
             RawEntryMut::Occupied(mut o) => {
-                // Most recently used goes to the back.
-                o.to_back();
+                // Most recently used goes to the back (already there: nothing to relink).
+                if !std::ptr::eq(o.get(), back) {
+                    o.to_back();
+                }
                 o.into_mut()
             }
-            RawEntryMut::Vacant(v) => v.insert(k, f()).1,
+            RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, k, f()).1,
         }
     }
 
@@ -209,20 +221,28 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     ) -> &mut V {
         use std::hash::BuildHasher;
         let hash = self.map.hasher().hash_one(q);
-        let present = matches!(
-            self.map.raw_entry_mut().from_hash(hash, &is_key),
-            RawEntryMut::Occupied(_)
-        );
-        if !present && self.map.len() >= self.cap {
+        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, &is_key).is_none() {
             self.map.pop_front();
             self.evictions += 1;
         }
+        let back = self.back_value();
         match self.map.raw_entry_mut().from_hash(hash, is_key) {
             RawEntryMut::Occupied(mut o) => {
-                o.to_back();
+                if !std::ptr::eq(o.get(), back) {
+                    o.to_back();
+                }
                 o.into_mut()
             }
             RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, make_key(), f()).1,
+        }
+    }
+
+    /// The most recently touched value's address (only compared, never read; null for a
+    /// zero-sized value, whose address says nothing).
+    fn back_value(&self) -> *const V {
+        match self.map.back() {
+            Some((_, v)) if std::mem::size_of::<V>() > 0 => v as *const V,
+            _ => std::ptr::null(),
         }
     }
 
@@ -531,6 +551,36 @@ mod tests {
             registrable("a.b.t.tunnel-c2.example"),
             Some("tunnel-c2.example")
         );
+    }
+
+    #[test]
+    fn entropy_sums_as_over_the_whole_table() {
+        // The sum over the seen range only is bit for bit the sum over all 256 counts.
+        fn whole_table(s: &str) -> f64 {
+            let mut counts = [0u32; 256];
+            for &c in s.as_bytes() {
+                counts[c as usize] += 1;
+            }
+            let n = s.len() as f64;
+            counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = c as f64 / n;
+                    -p * p.log2()
+                })
+                .sum()
+        }
+        for s in [
+            "a",
+            "zz",
+            "a1b2c3d4e5f6-_x",
+            "日本語",
+            "\u{0}\u{ff}~",
+            "qwertyuiopasdfgh",
+        ] {
+            assert_eq!(entropy(s).to_bits(), whole_table(s).to_bits(), "{s:?}");
+        }
     }
 
     #[test]
