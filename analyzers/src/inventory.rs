@@ -313,7 +313,7 @@ impl serde::Serialize for HostsSer<'_> {
             }),
             ext_flows: h.ext_flows,
             first_seen: h.first_seen,
-            ip: DisplaySer(&k.ip),
+            ip: IpSer(&k.ip),
             last_seen: h.last_seen,
             roles: RolesSer(&h.roles),
             vlan: VlanSer(k.vlan),
@@ -326,19 +326,48 @@ struct HostSer<'a> {
     ext_dests: IpsSer<'a>,
     ext_flows: u64,
     first_seen: TsNanos,
-    ip: DisplaySer<'a, IpAddr>,
+    ip: IpSer<'a>,
     last_seen: TsNanos,
     roles: RolesSer<'a>,
     vlan: VlanSer,
 }
 
-/// A value as its `Display` text (a JSON string).
-struct DisplaySer<'a, T>(&'a T);
+/// An address as its text (a JSON string), IPv4 without the formatting machinery.
+struct IpSer<'a>(&'a IpAddr);
 
-impl<T: std::fmt::Display> serde::Serialize for DisplaySer<'_, T> {
+impl serde::Serialize for IpSer<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self.0)
+        match self.0 {
+            IpAddr::V4(a) => {
+                let mut buf = [0u8; 15];
+                let n = ipv4_text(a.octets(), &mut buf);
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+            IpAddr::V6(a) => s.collect_str(a),
+        }
     }
+}
+
+/// `a.b.c.d` (as `Ipv4Addr`'s `Display`) into `buf`; returns its length.
+fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
 }
 
 /// Addresses as an array of strings (none: `[]`).
@@ -346,7 +375,7 @@ struct IpsSer<'a>(Option<&'a HashSet<IpAddr>>);
 
 impl serde::Serialize for IpsSer<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.into_iter().flatten().map(DisplaySer))
+        s.collect_seq(self.0.into_iter().flatten().map(IpSer))
     }
 }
 
@@ -1077,6 +1106,20 @@ mod tests {
                 Record::Inventory(c) => c,
             })
             .collect()
+    }
+
+    #[test]
+    fn ipv4_text_is_display() {
+        let mut buf = [0u8; 15];
+        for o in [0u8, 1, 9, 10, 42, 99, 100, 101, 199, 200, 255] {
+            for a in [[o, 0, 0, 0], [1, o, 2, o], [255, 255, 255, o], [o, o, o, o]] {
+                let n = ipv4_text(a, &mut buf);
+                assert_eq!(
+                    &buf[..n],
+                    std::net::Ipv4Addr::from(a).to_string().as_bytes()
+                );
+            }
+        }
     }
 
     #[test]
