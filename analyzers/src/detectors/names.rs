@@ -123,12 +123,15 @@ type SuffixMap = HashMap<String, String, foldhash::fast::RandomState>;
 
 /// `max_len`: the longest key's length (no longer suffix of the name can be a key).
 fn find_suffix<'a>(suffixes: &SuffixMap, max_len: usize, name: &'a str) -> Option<&'a str> {
-    let mut rest = name;
-    // Walk the suffixes of the name from the longest proper one.
-    while let Some(i) = rest.find('.') {
-        rest = &rest[i + 1..];
-        if rest.len() <= max_len && suffixes.contains_key(rest) {
-            return Some(rest);
+    // Walk the suffixes of the name (what follows each dot) from the longest proper one,
+    // starting where they get no longer than `max_len`.
+    let start = name.len().saturating_sub(max_len.saturating_add(1));
+    for (i, &b) in name.as_bytes().iter().enumerate().skip(start) {
+        if b == b'.' {
+            let rest = name.get(i + 1..)?;
+            if suffixes.contains_key(rest) {
+                return Some(rest);
+            }
         }
     }
     None
@@ -315,6 +318,43 @@ mod tests {
             Network::default_model(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn find_suffix_walks_from_the_longest_proper_suffix() {
+        // The walk before the length bound: every dot, left to right.
+        fn reference<'a>(m: &SuffixMap, name: &'a str) -> Option<&'a str> {
+            let mut rest = name;
+            while let Some(i) = rest.find('.') {
+                rest = &rest[i + 1..];
+                if m.contains_key(rest) {
+                    return Some(rest);
+                }
+            }
+            None
+        }
+        let mut m = SuffixMap::default();
+        for s in ["duckdns.org", "org", "a.b.c.example", "x.y"] {
+            m.insert(s.into(), String::new());
+        }
+        let max = m.keys().map(String::len).max().unwrap();
+        for n in [
+            "duckdns.org",
+            "a.duckdns.org",
+            ".duckdns.org",
+            "q.a.b.c.example",
+            "a.b.c.example",
+            "zz.b.c.example",
+            "long-label-longer-than-any-suffix.x.y",
+            "x.y",
+            "w.x.y.",
+            "日本.duckdns.org",
+            "",
+            ".",
+            "..",
+        ] {
+            assert_eq!(find_suffix(&m, max, n), reference(&m, n), "{n:?}");
+        }
     }
 
     #[test]
