@@ -152,6 +152,44 @@ impl CidrSet {
     }
 }
 
+/// `a.b.c.d` (as `Ipv4Addr`'s `Display`) into `buf`; returns its length. For text built
+/// per event (dedupe keys, the state file), without the formatting machinery.
+pub fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
+}
+
+/// Appends `ip` as its `Display` text.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(a.octets(), &mut buf);
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+        }
+        IpAddr::V6(a) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{a}");
+        }
+    }
+}
+
 /// Where an address sits relative to the monitored network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Zone {
@@ -334,6 +372,28 @@ mod tests {
                     &items[..n]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn ip_text_is_display() {
+        let mut buf = [0u8; 15];
+        for o in [0u8, 1, 9, 10, 42, 99, 100, 101, 199, 200, 255] {
+            for a in [[o, 0, 0, 0], [1, o, 2, o], [255, 255, 255, o], [o, o, o, o]] {
+                let n = ipv4_text(a, &mut buf);
+                assert_eq!(&buf[..n], Ipv4Addr::from(a).to_string().as_bytes());
+            }
+        }
+        for a in [
+            "10.0.0.1",
+            "::",
+            "2001:db8::1",
+            "::ffff:10.1.2.3",
+            "fe80::1:2",
+        ] {
+            let mut s = String::from("x");
+            push_ip(&mut s, ip(a));
+            assert_eq!(s, format!("x{}", ip(a)));
         }
     }
 
