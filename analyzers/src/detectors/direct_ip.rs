@@ -303,7 +303,11 @@ impl DirectIp {
             return;
         }
         let host = HostKey::new(f.vlan, src);
-        let key = format!("direct_ip|{}|{}", host.label(), dst);
+        let mut key = String::with_capacity(48);
+        key.push_str("direct_ip|");
+        host.push_label(&mut key);
+        key.push('|');
+        crate::net::push_ip(&mut key, dst);
         let Some(hit) = self.dedupe.hit(&key, f.last_ts) else {
             return;
         };

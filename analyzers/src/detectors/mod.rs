@@ -20,10 +20,25 @@ use std::hash::Hash;
 use std::net::IpAddr;
 
 /// A host as the sensor sees it: the same address on two VLANs is two hosts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HostKey {
     pub vlan: Vlans,
     pub ip: IpAddr,
+}
+
+/// Two words instead of the derived field-by-field hashing (five writes for an IPv4 host):
+/// the address as 128 bits, the family and both VLAN tags packed in one word. Equal keys
+/// hash alike; different keys differ in at least one of the two words.
+impl Hash for HostKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (v6, bits) = match self.ip {
+            IpAddr::V4(a) => (0u64, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (1u64, u128::from(a)),
+        };
+        let tag = |t: Option<u16>| t.map_or(0u64, |v| u64::from(v) + 1);
+        h.write_u128(bits);
+        h.write_u64(v6 | tag(self.vlan.outer) << 1 | tag(self.vlan.inner) << 18);
+    }
 }
 
 impl HostKey {
@@ -32,11 +47,20 @@ impl HostKey {
     }
     /// `10.0.0.5` or `10.0.0.5@vlan10` / `10.0.0.5@vlan10.20` (for dedupe keys and reports).
     pub fn label(&self) -> String {
-        match (self.vlan.outer, self.vlan.inner) {
-            (None, _) => self.ip.to_string(),
-            (Some(o), None) => format!("{}@vlan{o}", self.ip),
-            (Some(o), Some(i)) => format!("{}@vlan{o}.{i}", self.ip),
-        }
+        let mut s = String::with_capacity(24);
+        self.push_label(&mut s);
+        s
+    }
+
+    /// Appends [`HostKey::label`] to `out`.
+    pub fn push_label(&self, out: &mut String) {
+        use std::fmt::Write;
+        crate::net::push_ip(out, self.ip);
+        let _ = match (self.vlan.outer, self.vlan.inner) {
+            (None, _) => Ok(()),
+            (Some(o), None) => write!(out, "@vlan{o}"),
+            (Some(o), Some(i)) => write!(out, "@vlan{o}.{i}"),
+        };
     }
 }
 
@@ -331,12 +355,18 @@ impl Dedupe {
     /// Records an occurrence at `now`; `Some` when an alert (new or update) should be emitted.
     pub fn hit(&mut self, key: &str, now: TsNanos) -> Option<Hit> {
         let (cooldown, forget) = (self.cooldown, self.forget);
-        let e = self.map.entry(key.to_string(), || DedupeEntry {
-            first_ts: now,
-            last_emit: i64::MIN,
-            last_seen: now,
-            count: 0,
-        });
+        // The key is copied only when new (a `str` hashes as its `String`).
+        let e = self.map.entry_by(
+            key,
+            |k| k == key,
+            || key.to_string(),
+            || DedupeEntry {
+                first_ts: now,
+                last_emit: i64::MIN,
+                last_seen: now,
+                count: 0,
+            },
+        );
         if e.last_emit != i64::MIN && now.saturating_sub(e.last_seen) > forget {
             *e = DedupeEntry {
                 first_ts: now,
