@@ -141,7 +141,13 @@ pub fn normalize_name(s: &str) -> String {
 /// [`normalize_name`] without the copy when the name is already normal (lower case, no
 /// trailing dot): the common case on the per-event path.
 pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
-    let t = s.trim().trim_end_matches('.');
+    // Printable ASCII at both ends and no trailing dot (the usual name): nothing to trim.
+    let plain = |b: u8| (0x21..=0x7e).contains(&b);
+    let t = match s.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) && *last != b'.' => s,
+        [only] if plain(*only) && *only != b'.' => s,
+        _ => s.trim().trim_end_matches('.'),
+    };
     if t.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(t.to_ascii_lowercase())
     } else {
@@ -665,6 +671,31 @@ mod tests {
             "least recently used goes"
         );
         assert_eq!(b.get(&(3, "c".into())), Some(&3));
+    }
+
+    #[test]
+    fn normalized_is_trim_then_fold() {
+        for n in [
+            "",
+            "a",
+            ".",
+            "A",
+            " a",
+            "a ",
+            "a.",
+            "a..",
+            "\u{b}a\u{b}",
+            "\u{a0}x.y\u{a0}",
+            "\u{3000}Q.\u{3000}",
+            "x.Y.z",
+            "\u{1f}a\u{1f}",
+            "~a~",
+            "日本.語",
+            "!.#",
+        ] {
+            let want = n.trim().trim_end_matches('.').to_ascii_lowercase();
+            assert_eq!(normalized(n), want, "{n:?}");
+        }
     }
 
     #[test]
