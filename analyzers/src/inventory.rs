@@ -121,9 +121,13 @@ impl InventoryConfig {
     }
 }
 
+/// Addresses (clients of a role, external destinations), on seeded foldhash: one lookup a
+/// flow, cheaper than SipHash and as resistant to flooding by chosen addresses.
+type IpSet = HashSet<IpAddr, foldhash::fast::RandomState>;
+
 struct RoleEntry {
     ports: BTreeSet<u16>,
-    clients: HashSet<IpAddr>,
+    clients: IpSet,
     first_seen: TsNanos,
     last_seen: TsNanos,
     flows: u64,
@@ -134,7 +138,7 @@ struct HostEntry {
     last_seen: TsNanos,
     roles: BTreeMap<&'static str, RoleEntry>,
     ext_flows: u64,
-    ext_dests: HashSet<IpAddr>,
+    ext_dests: IpSet,
     /// Entered a full table (by evicting another host): its changes are not reported, so a
     /// flood of addresses cannot turn into a flood of records.
     quiet: bool,
@@ -287,6 +291,112 @@ pub struct Inventory {
     log: ChangeLog,
 }
 
+/// The state file's inventory, serialised by [`Analyzer::write_state`] with the keys of
+/// [`Analyzer::save_state`]'s objects in their (sorted) order.
+#[derive(serde::Serialize)]
+struct StateSer<'a> {
+    alerts: u64,
+    dedupe: crate::detectors::DedupeRows<'a>,
+    hosts: HostsSer<'a>,
+    start: Option<TsNanos>,
+}
+
+struct HostsSer<'a> {
+    hosts: &'a Bounded<HostKey, HostEntry>,
+    /// Hosts whose external destinations are saved.
+    keep: &'a HashSet<&'a HostKey>,
+}
+
+impl serde::Serialize for HostsSer<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.hosts.iter().map(|(k, h)| HostSer {
+            ext_dests: IpsSer(if self.keep.contains(k) {
+                Some(&h.ext_dests)
+            } else {
+                None
+            }),
+            ext_flows: h.ext_flows,
+            first_seen: h.first_seen,
+            ip: IpSer(&k.ip),
+            last_seen: h.last_seen,
+            roles: RolesSer(&h.roles),
+            vlan: VlanSer(k.vlan),
+        }))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct HostSer<'a> {
+    ext_dests: IpsSer<'a>,
+    ext_flows: u64,
+    first_seen: TsNanos,
+    ip: IpSer<'a>,
+    last_seen: TsNanos,
+    roles: RolesSer<'a>,
+    vlan: VlanSer,
+}
+
+/// An address as its text (a JSON string), IPv4 without the formatting machinery.
+struct IpSer<'a>(&'a IpAddr);
+
+impl serde::Serialize for IpSer<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            IpAddr::V4(a) => {
+                let mut buf = [0u8; 15];
+                let n = crate::net::ipv4_text(a.octets(), &mut buf);
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+            IpAddr::V6(a) => s.collect_str(a),
+        }
+    }
+}
+
+/// Addresses as an array of strings (none: `[]`).
+struct IpsSer<'a>(Option<&'a IpSet>);
+
+impl serde::Serialize for IpsSer<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.into_iter().flatten().map(IpSer))
+    }
+}
+
+struct VlanSer(crate::Vlans);
+
+impl serde::Serialize for VlanSer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.ids())
+    }
+}
+
+struct RolesSer<'a>(&'a BTreeMap<&'static str, RoleEntry>);
+
+impl serde::Serialize for RolesSer<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(r, e)| {
+            (
+                r,
+                RoleSer {
+                    clients: IpsSer(Some(&e.clients)),
+                    first_seen: e.first_seen,
+                    flows: e.flows,
+                    last_seen: e.last_seen,
+                    ports: &e.ports,
+                },
+            )
+        }))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct RoleSer<'a> {
+    clients: IpsSer<'a>,
+    first_seen: TsNanos,
+    flows: u64,
+    last_seen: TsNanos,
+    ports: &'a BTreeSet<u16>,
+}
+
 /// A role seen for the first time after learning, waiting for judgement.
 struct PendingRole {
     key: HostKey,
@@ -348,13 +458,30 @@ impl Inventory {
                 last_seen: t,
                 roles: BTreeMap::new(),
                 ext_flows: 0,
-                ext_dests: HashSet::new(),
+                ext_dests: IpSet::default(),
                 quiet,
             }
         });
         h.first_seen = h.first_seen.min(t);
         h.last_seen = h.last_seen.max(t);
         (h, created)
+    }
+
+    /// The hosts whose external destinations the state file keeps: the
+    /// [`SAVED_EGRESS_HOSTS`] with the most.
+    fn saved_egress(&self) -> HashSet<&HostKey> {
+        let mut egress: Vec<(usize, &HostKey)> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| !h.ext_dests.is_empty())
+            .map(|(k, h)| (h.ext_dests.len(), k))
+            .collect();
+        egress.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        egress
+            .into_iter()
+            .take(SAVED_EGRESS_HOSTS)
+            .map(|(_, k)| k)
+            .collect()
     }
 
     /// Number of internal hosts per role (and `all` hosts).
@@ -457,7 +584,7 @@ impl Inventory {
         let new_role = !h.roles.contains_key(role);
         let r = h.roles.entry(role).or_insert_with(|| RoleEntry {
             ports: BTreeSet::new(),
-            clients: HashSet::new(),
+            clients: IpSet::default(),
             first_seen: f.first_ts,
             last_seen: t,
             flows: 0,
@@ -596,18 +723,7 @@ impl Analyzer for Inventory {
     /// learning start and the `new_server` dedupe table. Bounded by `max_hosts`,
     /// `max_clients_per_role` and [`SAVED_EGRESS_HOSTS`].
     fn save_state(&self) -> serde_json::Value {
-        let mut egress: Vec<(usize, &HostKey)> = self
-            .hosts
-            .iter()
-            .filter(|(_, h)| !h.ext_dests.is_empty())
-            .map(|(k, h)| (h.ext_dests.len(), k))
-            .collect();
-        egress.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-        let keep: HashSet<&HostKey> = egress
-            .into_iter()
-            .take(SAVED_EGRESS_HOSTS)
-            .map(|(_, k)| k)
-            .collect();
+        let keep = self.saved_egress();
         let hosts: Vec<serde_json::Value> = self
             .hosts
             .iter()
@@ -654,6 +770,22 @@ impl Analyzer for Inventory {
         })
     }
 
+    /// What [`Analyzer::save_state`] gives, serialised straight from the host table (the
+    /// state file's largest part: no `Value` tree, no address strings).
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        let keep = self.saved_egress();
+        let state = StateSer {
+            alerts: self.alerts,
+            dedupe: self.dedupe.rows(),
+            hosts: HostsSer {
+                hosts: &self.hosts,
+                keep: &keep,
+            },
+            start: self.start,
+        };
+        serde_json::to_writer(out, &state).is_ok()
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         if let Some(s) = state["start"].as_i64() {
             self.start = Some(self.start.map_or(s, |t| t.min(s)));
@@ -691,7 +823,7 @@ impl Analyzer for Inventory {
                 };
                 let re = e.roles.entry(role).or_insert_with(|| RoleEntry {
                     ports: BTreeSet::new(),
-                    clients: HashSet::new(),
+                    clients: IpSet::default(),
                     first_seen: rf,
                     last_seen: rl,
                     flows: 0,
@@ -919,6 +1051,10 @@ mod tests {
         assert_eq!(out.len(), 1, "new server after learning");
         let before = i.snapshot();
         let text = serde_json::to_string(&i.save_state()).unwrap();
+        // The streamed state file text is the same JSON, byte for byte.
+        let mut streamed = Vec::new();
+        assert!(i.write_state(&mut streamed));
+        assert_eq!(String::from_utf8(streamed).unwrap(), text);
 
         let mut r = inv(100.0);
         r.load_state(&serde_json::from_str(&text).unwrap());
@@ -952,6 +1088,36 @@ mod tests {
                 Record::Inventory(c) => c,
             })
             .collect()
+    }
+
+    #[test]
+    fn streamed_state_is_the_saved_json() {
+        let mut i = inv(0.0);
+        let mut w = Vec::new();
+        assert!(i.write_state(&mut w), "empty inventory");
+        assert_eq!(w, serde_json::to_vec(&i.save_state()).unwrap());
+        let mut out = Vec::new();
+        for n in 0..5u8 {
+            let c = format!("10.0.1.{n}");
+            i.on_event(&udp_flow(n as i64, &c, "10.0.0.53", 53), &mut out);
+            i.on_event(&tcp_flow(n as i64, &c, "10.0.0.80", 8443, 1), &mut out);
+            i.on_event(
+                &tcp_flow(n as i64, &c, &format!("203.0.113.{n}"), 443, 1),
+                &mut out,
+            );
+        }
+        i.on_event(&tcp_flow(9, "fd00::5", "2001:db8::80", 80, 1), &mut out);
+        let mut f = flow(10, "10.0.0.5", "10.0.0.54", 53, 0, 17);
+        f.vlan.push(20);
+        f.vlan.push(30);
+        i.on_event(&Event::Flow(f), &mut out);
+        assert!(!out.is_empty(), "new_server alerts: a dedupe table to save");
+        w.clear();
+        assert!(i.write_state(&mut w));
+        assert_eq!(
+            String::from_utf8(w).unwrap(),
+            serde_json::to_string(&i.save_state()).unwrap()
+        );
     }
 
     #[test]

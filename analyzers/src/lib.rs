@@ -59,6 +59,14 @@ pub trait Analyzer: Send {
     fn save_state(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// [`Analyzer::save_state`] as JSON text appended to `out`, for the state file; `false`
+    /// (nothing to keep, or it could not be serialised) leaves no entry. An analyzer with a
+    /// large state overrides it to serialise straight from its tables, without a `Value`
+    /// tree; the text must be what `save_state` gives (objects' keys in sorted order).
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        let v = self.save_state();
+        !v.is_null() && serde_json::to_writer(out, &v).is_ok()
+    }
     /// Restores what [`Analyzer::save_state`] wrote, before the first event. Must accept any
     /// JSON (a corrupt or older file): whatever does not parse is skipped.
     fn load_state(&mut self, _state: &serde_json::Value) {}

@@ -100,10 +100,14 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A set of CIDR blocks (linear scan: the sets are short and configured by hand).
+/// A set of CIDR blocks (linear scan: the sets are short and configured by hand). Each
+/// family's blocks are kept apart as (mask, network) pairs, so a lookup canonicalises the
+/// address once and compares only within its family.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CidrSet {
     blocks: Vec<Cidr>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl CidrSet {
@@ -112,11 +116,31 @@ impl CidrSet {
             .iter()
             .map(|s| Cidr::parse(s.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(CidrSet { blocks })
+        let mut set = CidrSet {
+            blocks,
+            ..Default::default()
+        };
+        for b in &set.blocks {
+            match *b {
+                Cidr::V4 { net, len } => set.v4.push((mask4(len), net)),
+                Cidr::V6 { net, len } => set.v6.push((mask6(len), net)),
+            }
+        }
+        Ok(set)
     }
 
+    /// Some block contains `ip` (as [`Cidr::contains`]: IPv4-mapped IPv6 as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.blocks.iter().any(|b| b.contains(ip))
+        match canonical(ip) {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(m, n)| a & m == n)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(m, n)| a & m == n)
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,6 +149,44 @@ impl CidrSet {
 
     pub fn len(&self) -> usize {
         self.blocks.len()
+    }
+}
+
+/// `a.b.c.d` (as `Ipv4Addr`'s `Display`) into `buf`; returns its length. For text built
+/// per event (dedupe keys, the state file), without the formatting machinery.
+pub fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
+}
+
+/// Appends `ip` as its `Display` text.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(a.octets(), &mut buf);
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+        }
+        IpAddr::V6(a) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{a}");
+        }
     }
 }
 
@@ -274,6 +336,65 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
         assert!(Cidr::parse("::/129").is_err());
+    }
+
+    #[test]
+    fn set_contains_as_its_blocks() {
+        let items = [
+            "10.0.0.0/8",
+            "192.0.2.7",
+            "fc00::/7",
+            "::/0",
+            "0.0.0.0/0",
+            "2001:db8::/32",
+        ];
+        for n in 0..=items.len() {
+            let set = CidrSet::parse(&items[..n]).unwrap();
+            let blocks: Vec<Cidr> = items[..n].iter().map(|s| Cidr::parse(s).unwrap()).collect();
+            for a in [
+                "10.1.2.3",
+                "11.0.0.1",
+                "192.0.2.7",
+                "192.0.2.8",
+                "::ffff:10.1.2.3",
+                "::ffff:8.8.8.8",
+                "fd00::1",
+                "2001:db8::5",
+                "2001:db9::5",
+                "::",
+                "0.0.0.0",
+            ] {
+                let ip = ip(a);
+                assert_eq!(
+                    set.contains(ip),
+                    blocks.iter().any(|b| b.contains(ip)),
+                    "{a} in {:?}",
+                    &items[..n]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ip_text_is_display() {
+        let mut buf = [0u8; 15];
+        for o in [0u8, 1, 9, 10, 42, 99, 100, 101, 199, 200, 255] {
+            for a in [[o, 0, 0, 0], [1, o, 2, o], [255, 255, 255, o], [o, o, o, o]] {
+                let n = ipv4_text(a, &mut buf);
+                assert_eq!(&buf[..n], Ipv4Addr::from(a).to_string().as_bytes());
+            }
+        }
+        for a in [
+            "10.0.0.1",
+            "::",
+            "2001:db8::1",
+            "::ffff:10.1.2.3",
+            "fe80::1:2",
+        ] {
+            let mut s = String::from("x");
+            push_ip(&mut s, ip(a));
+            assert_eq!(s, format!("x{}", ip(a)));
+        }
     }
 
     #[test]

@@ -538,6 +538,10 @@ impl Analyzer for Volume {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }

@@ -341,6 +341,10 @@ impl Analyzer for Bypass {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }

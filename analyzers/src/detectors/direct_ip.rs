@@ -303,7 +303,11 @@ impl DirectIp {
             return;
         }
         let host = HostKey::new(f.vlan, src);
-        let key = format!("direct_ip|{}|{}", host.label(), dst);
+        let mut key = String::with_capacity(48);
+        key.push_str("direct_ip|");
+        host.push_label(&mut key);
+        key.push('|');
+        crate::net::push_ip(&mut key, dst);
         let Some(hit) = self.dedupe.hit(&key, f.last_ts) else {
             return;
         };
@@ -348,6 +352,10 @@ impl DirectIp {
 impl Analyzer for DirectIp {
     fn save_state(&self) -> serde_json::Value {
         serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) {

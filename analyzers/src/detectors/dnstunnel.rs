@@ -16,7 +16,7 @@ use crate::{Alert, Analyzer, DnsTxn, Event, Severity, TsNanos};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 
 const QTYPE_NULL: u16 = 10;
 const QTYPE_TXT: u16 = 16;
@@ -138,10 +138,12 @@ impl DgaConfig {
     }
 }
 
-fn hash64(s: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+/// Sets of names (subdomains, NXDOMAIN names, domains) hold 64-bit hashes of them: seeded
+/// (the names are the attacker's), and the sets hash those hashes with foldhash.
+type HashSet64 = HashSet<u64, foldhash::fast::RandomState>;
+
+fn hash64(seed: &foldhash::fast::RandomState, s: &str) -> u64 {
+    seed.hash_one(s)
 }
 
 /// Heuristic: does a DNS label look machine-generated? Scores vowel scarcity, long runs of
@@ -195,6 +197,20 @@ pub fn looks_random(label: &str, min_len: usize) -> bool {
     score >= 2
 }
 
+/// The length of `name`'s longest label (`split('.')` then the longest part).
+fn longest_label(name: &str) -> usize {
+    let (mut max, mut run) = (0, 0);
+    for &b in name.as_bytes() {
+        if b == b'.' {
+            max = max.max(run);
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    max.max(run)
+}
+
 /// Names never analysed: reverse zones, local names, single labels.
 fn skip_name(name: &str) -> bool {
     name.ends_with(".arpa")
@@ -206,7 +222,7 @@ fn skip_name(name: &str) -> bool {
 
 struct TunnelState {
     window_start: TsNanos,
-    subdomains: HashSet<u64>,
+    subdomains: HashSet64,
     /// Unique subdomains seen (saturates at the set's cap).
     queries: u64,
     long_names: u64,
@@ -223,7 +239,7 @@ impl TunnelState {
     fn new(t: TsNanos) -> Self {
         TunnelState {
             window_start: t,
-            subdomains: HashSet::new(),
+            subdomains: HashSet64::default(),
             queries: 0,
             long_names: 0,
             txt_null: 0,
@@ -243,6 +259,7 @@ pub struct DnsTunnel {
     window: i64,
     keys: Bounded<(HostKey, String), TunnelState>,
     dedupe: Dedupe,
+    seed: foldhash::fast::RandomState,
     pub alerts: u64,
 }
 
@@ -254,6 +271,7 @@ impl DnsTunnel {
             window: secs(cfg.window_s),
             keys: Bounded::new(cfg.max_keys),
             dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_keys),
+            seed: Default::default(),
             alerts: 0,
             cfg,
         })
@@ -290,9 +308,9 @@ impl DnsTunnel {
         }
         st.queries += 1;
         if !sub.is_empty() && st.subdomains.len() < cfg.max_subdomains_per_key {
-            st.subdomains.insert(hash64(sub));
+            st.subdomains.insert(hash64(&self.seed, sub));
         }
-        let max_label = name.split('.').map(str::len).max().unwrap_or(0);
+        let max_label = longest_label(&name);
         st.max_label = st.max_label.max(max_label);
         st.max_name = st.max_name.max(name.len());
         if max_label > cfg.long_label || name.len() > cfg.long_name {
@@ -385,6 +403,10 @@ impl Analyzer for DnsTunnel {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }
@@ -410,10 +432,10 @@ impl Analyzer for DnsTunnel {
 
 struct DgaState {
     window_start: TsNanos,
-    nx_names: HashSet<u64>,
+    nx_names: HashSet64,
     nx_total: u64,
     random_names: u64,
-    domains: HashSet<u64>,
+    domains: HashSet64,
     samples: Vec<String>,
     last_server: Option<(std::net::IpAddr, u16, u8)>,
 }
@@ -422,10 +444,10 @@ impl DgaState {
     fn new(t: TsNanos) -> Self {
         DgaState {
             window_start: t,
-            nx_names: HashSet::new(),
+            nx_names: HashSet64::default(),
             nx_total: 0,
             random_names: 0,
-            domains: HashSet::new(),
+            domains: HashSet64::default(),
             samples: Vec::new(),
             last_server: None,
         }
@@ -438,6 +460,7 @@ pub struct Dga {
     window: i64,
     clients: Bounded<HostKey, DgaState>,
     dedupe: Dedupe,
+    seed: foldhash::fast::RandomState,
     pub alerts: u64,
 }
 
@@ -449,6 +472,7 @@ impl Dga {
             window: secs(cfg.window_s),
             clients: Bounded::new(cfg.max_clients),
             dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_clients),
+            seed: Default::default(),
             alerts: 0,
             cfg,
         })
@@ -478,7 +502,7 @@ impl Dga {
         }
         st.nx_total += 1;
         st.last_server = Some((d.server_ip, d.server_port, d.proto));
-        let h = hash64(&name);
+        let h = hash64(&self.seed, &name);
         if st.nx_names.contains(&h) || st.nx_names.len() >= cap {
             return;
         }
@@ -488,7 +512,7 @@ impl Dga {
         }
         st.random_names += 1;
         if st.domains.len() < cap {
-            st.domains.insert(hash64(reg));
+            st.domains.insert(hash64(&self.seed, reg));
         }
         if st.samples.len() < 5 {
             st.samples.push(name.to_string());
@@ -543,6 +567,10 @@ impl Analyzer for Dga {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }
@@ -582,6 +610,23 @@ mod tests {
                 b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize] as char
             })
             .collect()
+    }
+
+    #[test]
+    fn longest_label_is_the_longest_split_part() {
+        for n in [
+            "",
+            ".",
+            "a",
+            "a.bb.c",
+            "aaa.b.",
+            ".bbbb",
+            "x..yy",
+            "日本.語",
+        ] {
+            let want = n.split('.').map(str::len).max().unwrap_or(0);
+            assert_eq!(longest_label(n), want, "{n:?}");
+        }
     }
 
     #[test]

@@ -173,6 +173,10 @@ impl Analyzer for Op25b {
         serde_json::json!({ "dedupe": self.dedupe.save() })
     }
 
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
+    }
+
     fn load_state(&mut self, state: &serde_json::Value) {
         self.dedupe.load(&state["dedupe"]);
     }
@@ -312,6 +316,10 @@ impl MailBruteforce {
 impl Analyzer for MailBruteforce {
     fn save_state(&self) -> serde_json::Value {
         serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) {

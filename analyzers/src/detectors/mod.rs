@@ -15,15 +15,30 @@ use crate::net::CidrSet;
 use crate::{Alert, Severity, TsNanos, Vlans, NANOS_PER_SEC};
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 use std::net::IpAddr;
 
 /// A host as the sensor sees it: the same address on two VLANs is two hosts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HostKey {
     pub vlan: Vlans,
     pub ip: IpAddr,
+}
+
+/// Two words instead of the derived field-by-field hashing (five writes for an IPv4 host):
+/// the address as 128 bits, the family and both VLAN tags packed in one word. Equal keys
+/// hash alike; different keys differ in at least one of the two words.
+impl Hash for HostKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (v6, bits) = match self.ip {
+            IpAddr::V4(a) => (0u64, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (1u64, u128::from(a)),
+        };
+        let tag = |t: Option<u16>| t.map_or(0u64, |v| u64::from(v) + 1);
+        h.write_u128(bits);
+        h.write_u64(v6 | tag(self.vlan.outer) << 1 | tag(self.vlan.inner) << 18);
+    }
 }
 
 impl HostKey {
@@ -32,11 +47,20 @@ impl HostKey {
     }
     /// `10.0.0.5` or `10.0.0.5@vlan10` / `10.0.0.5@vlan10.20` (for dedupe keys and reports).
     pub fn label(&self) -> String {
-        match (self.vlan.outer, self.vlan.inner) {
-            (None, _) => self.ip.to_string(),
-            (Some(o), None) => format!("{}@vlan{o}", self.ip),
-            (Some(o), Some(i)) => format!("{}@vlan{o}.{i}", self.ip),
-        }
+        let mut s = String::with_capacity(24);
+        self.push_label(&mut s);
+        s
+    }
+
+    /// Appends [`HostKey::label`] to `out`.
+    pub fn push_label(&self, out: &mut String) {
+        use std::fmt::Write;
+        crate::net::push_ip(out, self.ip);
+        let _ = match (self.vlan.outer, self.vlan.inner) {
+            (None, _) => Ok(()),
+            (Some(o), None) => write!(out, "@vlan{o}"),
+            (Some(o), Some(i)) => write!(out, "@vlan{o}.{i}"),
+        };
     }
 }
 
@@ -117,7 +141,13 @@ pub fn normalize_name(s: &str) -> String {
 /// [`normalize_name`] without the copy when the name is already normal (lower case, no
 /// trailing dot): the common case on the per-event path.
 pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
-    let t = s.trim().trim_end_matches('.');
+    // Printable ASCII at both ends and no trailing dot (the usual name): nothing to trim.
+    let plain = |b: u8| (0x21..=0x7e).contains(&b);
+    let t = match s.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) && *last != b'.' => s,
+        [only] if plain(*only) && *only != b'.' => s,
+        _ => s.trim().trim_end_matches('.'),
+    };
     if t.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(t.to_ascii_lowercase())
     } else {
@@ -141,17 +171,22 @@ pub fn entropy_skipping(s: &str, skip: impl Into<Option<u8>>) -> (f64, usize) {
     let skip = skip.into();
     let mut counts = [0u32; 256];
     let mut total = 0usize;
+    // The bytes seen span lo..=hi: only that part of the table is summed (in the same
+    // ascending order, so the same floating-point sum).
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
     for &c in s.as_bytes() {
         if Some(c) != skip {
             counts[c as usize] += 1;
             total += 1;
+            lo = lo.min(c);
+            hi = hi.max(c);
         }
     }
     if total == 0 {
         return (0.0, 0);
     }
     let n = total as f64;
-    let h = counts
+    let h = counts[lo as usize..=hi as usize]
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
@@ -182,18 +217,25 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 
     /// The entry for `k`, created with `f` if absent (evicting the oldest if full); touches it.
     pub fn entry(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
-        // Evict first only when full and the key is new (one extra lookup, rare).
-        if self.map.len() >= self.cap && !self.map.contains_key(&k) {
+        use std::hash::BuildHasher;
+        // One hash; the presence probe before the insert only when full (a new key then
+        // evicts first).
+        let hash = self.map.hasher().hash_one(&k);
+        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, |q| *q == k).is_none()
+        {
             self.map.pop_front();
             self.evictions += 1;
         }
-        match self.map.raw_entry_mut().from_key(&k) {
+        let back = self.back_value();
+        match self.map.raw_entry_mut().from_hash(hash, |q| *q == k) {
             RawEntryMut::Occupied(mut o) => {
-                // Most recently used goes to the back.
-                o.to_back();
+                // Most recently used goes to the back (already there: nothing to relink).
+                if !std::ptr::eq(o.get(), back) {
+                    o.to_back();
+                }
                 o.into_mut()
             }
-            RawEntryMut::Vacant(v) => v.insert(k, f()).1,
+            RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, k, f()).1,
         }
     }
 
@@ -209,20 +251,28 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     ) -> &mut V {
         use std::hash::BuildHasher;
         let hash = self.map.hasher().hash_one(q);
-        let present = matches!(
-            self.map.raw_entry_mut().from_hash(hash, &is_key),
-            RawEntryMut::Occupied(_)
-        );
-        if !present && self.map.len() >= self.cap {
+        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, &is_key).is_none() {
             self.map.pop_front();
             self.evictions += 1;
         }
+        let back = self.back_value();
         match self.map.raw_entry_mut().from_hash(hash, is_key) {
             RawEntryMut::Occupied(mut o) => {
-                o.to_back();
+                if !std::ptr::eq(o.get(), back) {
+                    o.to_back();
+                }
                 o.into_mut()
             }
             RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, make_key(), f()).1,
+        }
+    }
+
+    /// The most recently touched value's address (only compared, never read; null for a
+    /// zero-sized value, whose address says nothing).
+    fn back_value(&self) -> *const V {
+        match self.map.back() {
+            Some((_, v)) if std::mem::size_of::<V>() > 0 => v as *const V,
+            _ => std::ptr::null(),
         }
     }
 
@@ -311,12 +361,18 @@ impl Dedupe {
     /// Records an occurrence at `now`; `Some` when an alert (new or update) should be emitted.
     pub fn hit(&mut self, key: &str, now: TsNanos) -> Option<Hit> {
         let (cooldown, forget) = (self.cooldown, self.forget);
-        let e = self.map.entry(key.to_string(), || DedupeEntry {
-            first_ts: now,
-            last_emit: i64::MIN,
-            last_seen: now,
-            count: 0,
-        });
+        // The key is copied only when new (a `str` hashes as its `String`).
+        let e = self.map.entry_by(
+            key,
+            |k| k == key,
+            || key.to_string(),
+            || DedupeEntry {
+                first_ts: now,
+                last_emit: i64::MIN,
+                last_seen: now,
+                count: 0,
+            },
+        );
         if e.last_emit != i64::MIN && now.saturating_sub(e.last_seen) > forget {
             *e = DedupeEntry {
                 first_ts: now,
@@ -371,6 +427,27 @@ impl Dedupe {
         )
     }
 
+    /// [`Dedupe::save`]'s rows, serialised straight from the table.
+    pub fn rows(&self) -> DedupeRows<'_> {
+        DedupeRows(self)
+    }
+
+    /// `{"dedupe":[...]}` (as `json!({"dedupe": self.save()})` prints) appended to `out`: the
+    /// state of a detector that keeps only its dedupe table, for [`crate::Analyzer::write_state`].
+    pub fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        #[derive(Serialize)]
+        struct State<'a> {
+            dedupe: DedupeRows<'a>,
+        }
+        serde_json::to_writer(
+            out,
+            &State {
+                dedupe: self.rows(),
+            },
+        )
+        .is_ok()
+    }
+
     /// Restores what [`Dedupe::save`] wrote (merged into the current table, which keeps its
     /// cap); malformed entries are skipped. Returns the entries restored.
     pub fn load(&mut self, v: &serde_json::Value) -> usize {
@@ -408,6 +485,20 @@ impl Dedupe {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// The rows of [`Dedupe::save`], serialisable without building them.
+pub struct DedupeRows<'a>(&'a Dedupe);
+
+impl Serialize for DedupeRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.0
+                .map
+                .iter()
+                .map(|(k, e)| (k, e.first_ts, e.last_emit, e.last_seen, e.count)),
+        )
     }
 }
 
@@ -499,6 +590,36 @@ mod tests {
     }
 
     #[test]
+    fn entropy_sums_as_over_the_whole_table() {
+        // The sum over the seen range only is bit for bit the sum over all 256 counts.
+        fn whole_table(s: &str) -> f64 {
+            let mut counts = [0u32; 256];
+            for &c in s.as_bytes() {
+                counts[c as usize] += 1;
+            }
+            let n = s.len() as f64;
+            counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = c as f64 / n;
+                    -p * p.log2()
+                })
+                .sum()
+        }
+        for s in [
+            "a",
+            "zz",
+            "a1b2c3d4e5f6-_x",
+            "日本語",
+            "\u{0}\u{ff}~",
+            "qwertyuiopasdfgh",
+        ] {
+            assert_eq!(entropy(s).to_bits(), whole_table(s).to_bits(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn entropy_values() {
         assert_eq!(entropy(""), 0.0);
         assert_eq!(entropy("aaaa"), 0.0);
@@ -550,6 +671,31 @@ mod tests {
             "least recently used goes"
         );
         assert_eq!(b.get(&(3, "c".into())), Some(&3));
+    }
+
+    #[test]
+    fn normalized_is_trim_then_fold() {
+        for n in [
+            "",
+            "a",
+            ".",
+            "A",
+            " a",
+            "a ",
+            "a.",
+            "a..",
+            "\u{b}a\u{b}",
+            "\u{a0}x.y\u{a0}",
+            "\u{3000}Q.\u{3000}",
+            "x.Y.z",
+            "\u{1f}a\u{1f}",
+            "~a~",
+            "日本.語",
+            "!.#",
+        ] {
+            let want = n.trim().trim_end_matches('.').to_ascii_lowercase();
+            assert_eq!(normalized(n), want, "{n:?}");
+        }
     }
 
     #[test]
@@ -612,6 +758,24 @@ mod tests {
         );
         assert_eq!(r.len(), 2);
         assert_eq!(Dedupe::new(1.0, 4).load(&serde_json::json!({"x": 1})), 0);
+    }
+
+    #[test]
+    fn dedupe_write_state_is_the_saved_json() {
+        let mut d = Dedupe::new(60.0, 4);
+        let mut out = Vec::new();
+        assert!(d.write_state(&mut out));
+        assert_eq!(out, br#"{"dedupe":[]}"#);
+        d.hit("a|\"q\"", -5).unwrap();
+        d.hit("b", i64::MAX).unwrap();
+        d.hit("a|\"q\"", 7);
+        out.clear();
+        assert!(d.write_state(&mut out));
+        let want = serde_json::to_vec(&serde_json::json!({ "dedupe": d.save() })).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct SuffixDetector {
     allow: Allowlist,
     // foldhash: every DNS name and SNI walks its suffixes through this map.
     suffixes: SuffixMap,
+    /// The longest key of `suffixes` (bytes): longer parts of a name are not looked up.
+    max_suffix_len: usize,
     dedupe: Dedupe,
     pub alerts: u64,
 }
@@ -119,13 +121,17 @@ pub struct SuffixDetector {
 /// The matched suffix (a key of `suffixes`) when `name` is strictly under one.
 type SuffixMap = HashMap<String, String, foldhash::fast::RandomState>;
 
-fn find_suffix<'a>(suffixes: &SuffixMap, name: &'a str) -> Option<&'a str> {
-    let mut rest = name;
-    // Walk the suffixes of the name from the longest proper one.
-    while let Some(i) = rest.find('.') {
-        rest = &rest[i + 1..];
-        if suffixes.contains_key(rest) {
-            return Some(rest);
+/// `max_len`: the longest key's length (no longer suffix of the name can be a key).
+fn find_suffix<'a>(suffixes: &SuffixMap, max_len: usize, name: &'a str) -> Option<&'a str> {
+    // Walk the suffixes of the name (what follows each dot) from the longest proper one,
+    // starting where they get no longer than `max_len`.
+    let start = name.len().saturating_sub(max_len.saturating_add(1));
+    for (i, &b) in name.as_bytes().iter().enumerate().skip(start) {
+        if b == b'.' {
+            let rest = name.get(i + 1..)?;
+            if suffixes.contains_key(rest) {
+                return Some(rest);
+            }
         }
     }
     None
@@ -151,6 +157,7 @@ impl SuffixDetector {
             dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_alert_keys),
             cfg,
             net,
+            max_suffix_len: suffixes.keys().map(String::len).max().unwrap_or(0),
             suffixes,
             alerts: 0,
         })
@@ -175,7 +182,7 @@ impl SuffixDetector {
             return;
         }
         let name = super::normalized(raw_name);
-        let Some(suffix) = find_suffix(&self.suffixes, &name) else {
+        let Some(suffix) = find_suffix(&self.suffixes, self.max_suffix_len, &name) else {
             return;
         };
         if self.allow.name(&name) || self.allow.src(client) {
@@ -239,6 +246,10 @@ impl SuffixDetector {
 impl Analyzer for SuffixDetector {
     fn save_state(&self) -> serde_json::Value {
         serde_json::json!({ "dedupe": self.dedupe.save() })
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>) -> bool {
+        self.dedupe.write_state(out)
     }
 
     fn load_state(&mut self, state: &serde_json::Value) {
@@ -307,6 +318,43 @@ mod tests {
             Network::default_model(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn find_suffix_walks_from_the_longest_proper_suffix() {
+        // The walk before the length bound: every dot, left to right.
+        fn reference<'a>(m: &SuffixMap, name: &'a str) -> Option<&'a str> {
+            let mut rest = name;
+            while let Some(i) = rest.find('.') {
+                rest = &rest[i + 1..];
+                if m.contains_key(rest) {
+                    return Some(rest);
+                }
+            }
+            None
+        }
+        let mut m = SuffixMap::default();
+        for s in ["duckdns.org", "org", "a.b.c.example", "x.y"] {
+            m.insert(s.into(), String::new());
+        }
+        let max = m.keys().map(String::len).max().unwrap();
+        for n in [
+            "duckdns.org",
+            "a.duckdns.org",
+            ".duckdns.org",
+            "q.a.b.c.example",
+            "a.b.c.example",
+            "zz.b.c.example",
+            "long-label-longer-than-any-suffix.x.y",
+            "x.y",
+            "w.x.y.",
+            "日本.duckdns.org",
+            "",
+            ".",
+            "..",
+        ] {
+            assert_eq!(find_suffix(&m, max, n), reference(&m, n), "{n:?}");
+        }
     }
 
     #[test]

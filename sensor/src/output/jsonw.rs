@@ -1,4 +1,4 @@
-//! A small JSON object writer for the two high-volume EVE records (flow, dns).
+//! A small JSON object writer for the high-volume EVE records (flow, dns, inventory).
 //!
 //! serde_json's derive path allocated a `String` per timestamp, per hex flag and per answer
 //! list, and walked every field through its generic serializer; on the bench capture that was

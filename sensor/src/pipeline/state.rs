@@ -65,19 +65,35 @@ fn read(path: &Path) -> Result<Option<serde_json::Value>, String> {
 }
 
 /// Writes every analyzer's state (atomically). `now`: the last packet time seen.
+///
+/// Streamed: each analyzer serialises its own tables ([`Analyzer::write_state`]), no JSON
+/// `Value` tree of the whole state is built. The text is what serialising the document
+/// `{"analyzers": {name: state...}, "kizuki_state", "packet_ts"}` as a `Value` gives: keys
+/// sorted, analyzers by name.
 pub fn save(path: &Path, analyzers: &[Box<dyn Analyzer>], now: TsNanos) -> Result<(), String> {
-    let mut states = serde_json::Map::new();
+    // By name, as a JSON object's keys sort (a later analyzer of the same name wins).
+    let mut states: std::collections::BTreeMap<&str, Vec<u8>> = Default::default();
     for a in analyzers {
-        let s = a.save_state();
-        if !s.is_null() {
-            states.insert(a.name().to_string(), s);
+        let mut s = Vec::new();
+        if a.write_state(&mut s) {
+            states.insert(a.name(), s);
         }
     }
-    let doc = serde_json::json!({
-        "kizuki_state": STATE_VERSION,
-        "packet_ts": (now > TsNanos::MIN).then_some(now),
-        "analyzers": states,
-    });
+    let packet_ts = (now > TsNanos::MIN).then_some(now);
+    let write_doc = |w: &mut dyn Write| -> std::io::Result<()> {
+        w.write_all(b"{\"analyzers\":{")?;
+        for (i, (name, s)) in states.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, name)?;
+            w.write_all(b":")?;
+            w.write_all(s)?;
+        }
+        write!(w, "}},\"kizuki_state\":{STATE_VERSION},\"packet_ts\":")?;
+        serde_json::to_writer(&mut *w, &packet_ts)?;
+        w.write_all(b"}")
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let write = || -> std::io::Result<()> {
         let mut tmp = tempfile::Builder::new()
@@ -85,7 +101,7 @@ pub fn save(path: &Path, analyzers: &[Box<dyn Analyzer>], now: TsNanos) -> Resul
             .tempfile_in(dir)?;
         {
             let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-            serde_json::to_writer(&mut w, &doc)?;
+            write_doc(&mut w)?;
             w.write_all(b"\n")?;
             w.flush()?;
         }
@@ -112,6 +128,26 @@ mod tests {
         }
         fn load_state(&mut self, s: &serde_json::Value) {
             self.0 = s.clone();
+        }
+    }
+
+    #[test]
+    fn streamed_file_is_the_value_document() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        let a: Vec<Box<dyn Analyzer>> = vec![
+            Box::new(Fake(serde_json::json!({"z": [1, "x\""], "a": null}))),
+            Box::new(Fake(serde_json::Value::Null)),
+        ];
+        for now in [TsNanos::MIN, 5] {
+            save(&p, &a, now).unwrap();
+            let want = serde_json::json!({
+                "kizuki_state": STATE_VERSION,
+                "packet_ts": (now > TsNanos::MIN).then_some(now),
+                "analyzers": {"fake": {"z": [1, "x\""], "a": null}},
+            });
+            let want = format!("{}\n", serde_json::to_string(&want).unwrap());
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
         }
     }
 
