@@ -257,26 +257,33 @@ impl FlowTable {
         }
     }
 
-    fn evict_oldest(&mut self, out: &mut Vec<Flow>) -> bool {
-        let oldest = [
+    /// Which map's front (its least recently active flow) is the oldest of the three.
+    fn oldest_map(&self) -> Option<usize> {
+        [
             self.tcp.front().map(|(_, e)| e.last_ts),
             self.udp.front().map(|(_, e)| e.last_ts),
             self.other.front().map(|(_, e)| e.last_ts),
-        ];
-        let Some((i, _)) = oldest
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.map(|t| (i, t)))
-            .min_by_key(|&(_, t)| t)
-        else {
-            return false;
-        };
-        let map = match i {
+        ]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.map(|t| (t, i)))
+        .min()
+        .map(|(_, i)| i)
+    }
+
+    fn map_at(&mut self, i: usize) -> &mut Map<FlowEntry> {
+        match i {
             0 => &mut self.tcp,
             1 => &mut self.udp,
             _ => &mut self.other,
+        }
+    }
+
+    fn evict_oldest(&mut self, out: &mut Vec<Flow>) -> bool {
+        let Some(i) = self.oldest_map() else {
+            return false;
         };
-        if let Some((k, e)) = map.pop_front() {
+        if let Some((k, e)) = self.map_at(i).pop_front() {
             self.stats.evicted += 1;
             out.push(e.to_flow(&k, CloseReason::Evicted));
             return true;
@@ -337,20 +344,23 @@ impl FlowTable {
     /// Emits up to `max` flows; returns how many. Flushing a large table in chunks keeps
     /// the records in flight (and so peak memory) bounded.
     pub fn flush_some(&mut self, out: &mut Vec<Flow>, max: usize) -> usize {
+        // Least recently active first across the three maps, so the analyzers get a
+        // shard's open flows in time order (TCP then UDP put a replay's DNS flows last).
         let mut n = 0;
-        for map in [&mut self.tcp, &mut self.udp, &mut self.other] {
-            while n < max {
-                let Some((k, e)) = map.pop_front() else {
-                    break;
-                };
-                n += 1;
-                let reason = if e.is_closing() {
-                    CloseReason::Closed
-                } else {
-                    CloseReason::Shutdown
-                };
-                out.push(e.to_flow(&k, reason));
-            }
+        while n < max {
+            let Some(i) = self.oldest_map() else {
+                break;
+            };
+            let Some((k, e)) = self.map_at(i).pop_front() else {
+                break;
+            };
+            n += 1;
+            let reason = if e.is_closing() {
+                CloseReason::Closed
+            } else {
+                CloseReason::Shutdown
+            };
+            out.push(e.to_flow(&k, reason));
         }
         if self.is_empty() {
             self.closing.clear();
@@ -758,6 +768,27 @@ mod tests {
         assert_eq!(out.len(), 7);
         assert_eq!(out[0].src_port, 1000);
         assert!(out.iter().all(|f| f.reason == CloseReason::Evicted));
+    }
+
+    #[test]
+    fn final_flush_goes_oldest_first_across_protocols() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        let tcp = |ts, sport| {
+            let mut m = udp(ts, "10.0.0.1", sport, "10.0.0.2", 443);
+            m.proto = 6;
+            m.tcp = Some((SYN, 1, 0));
+            m
+        };
+        t.track(&udp(10, "10.0.0.1", 5000, "10.0.0.53", 53), &mut out);
+        t.track(&tcp(20, 40000), &mut out);
+        t.track(&udp(30, "10.0.0.1", 5001, "10.0.0.53", 53), &mut out);
+        t.track(&tcp(40, 40001), &mut out);
+        t.track(&udp(50, "10.0.0.1", 5000, "10.0.0.53", 53), &mut out); // first UDP again
+        assert_eq!(t.flush_some(&mut out, 2), 2);
+        assert_eq!(t.flush_some(&mut out, 10), 2);
+        let ends: Vec<i64> = out.iter().map(|f| f.last_ts).collect();
+        assert_eq!(ends, [20, 30, 40, 50]);
     }
 
     #[test]
