@@ -451,8 +451,9 @@ impl BeaconAnalyzer {
 
     fn rescore_queue(&mut self, now: TsNanos, out: &mut Vec<Alert>) {
         let mut queue = std::mem::take(&mut self.queue);
-        // Name and DNS keys first, so a pair key knows whether its name key explains it.
-        queue.sort_by_key(|&i| {
+        // Name and DNS keys first, so a pair key knows whether its name key explains it
+        // (stable; each key's kind read once, not once per comparison).
+        queue.sort_by_cached_key(|&i| {
             self.keys
                 .get(i)
                 .map_or(2, |(k, _)| u8::from(k.kind() == KeyKind::Pair))
@@ -514,7 +515,6 @@ impl BeaconAnalyzer {
             return;
         }
         let key = key.clone();
-        let covered = self.covered_by_name(&key, st.alias.as_ref());
         let cfg = &self.cfg;
         let Some((_, st)) = self.keys.get_mut(idx) else {
             return;
@@ -605,9 +605,18 @@ impl BeaconAnalyzer {
             self.queue.push(idx);
             return;
         }
-        if !passes || covered {
+        if !passes {
             return;
         }
+        // Only now (nothing above changes a name key's result): most keys never get here.
+        let alias = st.alias.clone();
+        if self.covered_by_name(&key, alias.as_ref()) {
+            return;
+        }
+        let cfg = &self.cfg;
+        let Some((_, st)) = self.keys.get_mut(idx) else {
+            return;
+        };
         let cooldown_ns = (cfg.cooldown_s * 1e9) as i64;
         let update = if !st.alerted {
             false
