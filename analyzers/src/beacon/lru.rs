@@ -2,9 +2,10 @@
 //! doubly linked list, plus a hash index of slot numbers. O(1) insert/touch/evict; slot
 //! indices stay stable while an entry lives, so callers can queue them.
 //!
-//! The index holds only 4-byte slot numbers (the key lives once, in its slot) and each node
-//! keeps its key's hash: a lookup hashes the key once, an eviction or a table resize hashes
-//! nothing, and callers can look a key up by a borrowed form (`find`) without building it.
+//! The index holds only 8-byte (slot number, 32-bit hash) pairs (the key lives once, in its
+//! slot) and each node keeps its key's hash: a lookup hashes the key once, an eviction or a
+//! table resize hashes nothing and a resize reads no slot, and callers can look a key up by a
+//! borrowed form (`find`) without building it.
 //! The slab grows by fixed-size chunks, so growing never copies the slots already there.
 
 use std::hash::{BuildHasher, Hash};
@@ -84,8 +85,21 @@ struct Node<K, V> {
     next: u32,
 }
 
+/// An index entry: a slot and its key's hash (32 bits: all the index ever uses of it).
+#[derive(Clone, Copy)]
+struct Entry {
+    idx: u32,
+    hash: u32,
+}
+
+/// The table hash of a 32-bit key hash: the low bits pick the bucket, the top 7 the control
+/// byte, both from the 32 bits kept.
+fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
+}
+
 pub(crate) struct Lru<K, V> {
-    index: HashTable<u32>,
+    index: HashTable<Entry>,
     hasher: foldhash::fast::RandomState,
     slots: Slab<Node<K, V>>,
     free: Vec<u32>,
@@ -95,11 +109,6 @@ pub(crate) struct Lru<K, V> {
     tail: u32,
     cap: usize,
     evicted: u64,
-}
-
-/// The hash of a live slot (for the index's resizes; a dead slot cannot be in the index).
-fn slot_hash<K, V>(slots: &Slab<Node<K, V>>, idx: u32) -> u64 {
-    slots.get(idx).map_or(0, |n| n.hash)
 }
 
 impl<K: Hash + Eq, V> Lru<K, V> {
@@ -128,17 +137,18 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// The hash `find`/`entry_by` expect for a key, or for any borrowed form of it whose
     /// `Hash` feeds the hasher exactly what the key's does.
     pub fn hash<Q: Hash + ?Sized>(&self, q: &Q) -> u64 {
-        self.hasher.hash_one(q)
+        spread(self.hasher.hash_one(q) as u32)
     }
 
     /// The slot of the entry with hash `hash` for which `eq` holds (not touched).
     pub fn find(&self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<u32> {
         let slots = &self.slots;
+        let h = hash as u32;
         self.index
-            .find(hash, |&i| {
-                slots.get(i).is_some_and(|n| n.hash == hash && eq(&n.key))
+            .find(hash, |e| {
+                e.hash == h && slots.get(e.idx).is_some_and(|n| eq(&n.key))
             })
-            .copied()
+            .map(|e| e.idx)
     }
 
     pub fn index_of(&self, k: &K) -> Option<u32> {
@@ -249,16 +259,18 @@ impl<K: Hash + Eq, V> Lru<K, V> {
             None => self.slots.push(node),
         };
         self.push_front(idx);
-        let slots = &self.slots;
-        self.index
-            .insert_unique(hash, idx, |&i| slot_hash(slots, i));
+        let e = Entry {
+            idx,
+            hash: hash as u32,
+        };
+        self.index.insert_unique(hash, e, |e| spread(e.hash));
         idx
     }
 
     pub fn remove(&mut self, idx: u32) -> Option<(K, V)> {
         let hash = self.slots.get(idx)?.hash;
         self.unlink(idx);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == idx) {
+        if let Ok(e) = self.index.find_entry(hash, |e| e.idx == idx) {
             e.remove();
         }
         let node = self.slots.slot_mut(idx)?.take()?;
