@@ -451,13 +451,22 @@ impl BeaconAnalyzer {
 
     fn rescore_queue(&mut self, now: TsNanos, out: &mut Vec<Alert>) {
         let mut queue = std::mem::take(&mut self.queue);
-        // Name and DNS keys first, so a pair key knows whether its name key explains it
-        // (stable; each key's kind read once, not once per comparison).
-        queue.sort_by_cached_key(|&i| {
-            self.keys
-                .get(i)
-                .map_or(2, |(k, _)| u8::from(k.kind() == KeyKind::Pair))
+        // Name and DNS keys first, so a pair key knows whether its name key explains it: a
+        // stable partition (name/DNS, pair, slot gone), each key's kind read once.
+        let (mut pairs, mut gone) = (Vec::new(), Vec::new());
+        queue.retain(|&i| match self.keys.get(i).map(|(k, _)| k.kind()) {
+            Some(KeyKind::Pair) => {
+                pairs.push(i);
+                false
+            }
+            Some(_) => true,
+            None => {
+                gone.push(i);
+                false
+            }
         });
+        queue.append(&mut pairs);
+        queue.append(&mut gone);
         for idx in queue.drain(..) {
             self.rescore(idx, now, out);
         }
