@@ -132,7 +132,15 @@ pub fn normalize_name(s: &str) -> String {
 /// [`normalize_name`] without a copy when the name is already normal (the common case on the
 /// per-event path).
 pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
-    let t = s.trim().trim_matches('.');
+    // Fast path: a name that starts and ends (before at most one final dot) with printable
+    // ASCII other than a dot has nothing to trim; anything else takes the general path.
+    let plain = |c: u8| matches!(c, b'!'..=b'~') && c != b'.';
+    let t = match s.as_bytes() {
+        [f, .., p, b'.'] if plain(*f) && plain(*p) => &s[..s.len() - 1],
+        [f, .., l] if plain(*f) && plain(*l) => s,
+        [c] if plain(*c) => s,
+        _ => s.trim().trim_matches('.'),
+    };
     if t.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(t.to_ascii_lowercase())
     } else {
@@ -161,6 +169,40 @@ mod tests {
             .contains("8.8.8.8".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nope/8").is_err());
+    }
+
+    #[test]
+    fn normalized_fast_path_matches_the_general_one() {
+        let general = |s: &str| s.trim().trim_matches('.').to_ascii_lowercase();
+        for s in [
+            "",
+            ".",
+            "..",
+            "a",
+            "A",
+            "a.",
+            "a..",
+            ".a",
+            "Ab.",
+            "ab.c.",
+            "ab.c..",
+            " ab ",
+            "ab ",
+            "ab\u{b}",
+            "\u{b}ab",
+            "ab\u{a0}",
+            "\u{3000}ab.",
+            "ab.\u{85}",
+            "é.com.",
+            "x.É",
+            "Example.COM.",
+            "-.",
+            "!.",
+            "~x~",
+            "a\u{200a}.",
+        ] {
+            assert_eq!(normalized(s), general(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a beacon is keyed by.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -33,7 +34,8 @@ impl KeyKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// `Hash` is [`KeyRef`]'s, so a key can be looked up by its borrowed form.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BeaconKey {
     Pair {
         src: IpAddr,
@@ -51,6 +53,68 @@ pub(crate) enum BeaconKey {
     },
 }
 
+/// A [`BeaconKey`] with borrowed names: what the per-event path looks keys up by, so a key
+/// that already exists costs no allocation. Hashes exactly as the owned key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KeyRef<'a> {
+    Pair {
+        src: IpAddr,
+        dst: IpAddr,
+        port: u16,
+        proto: u8,
+    },
+    Name {
+        src: IpAddr,
+        name: &'a str,
+    },
+    Dns {
+        client: IpAddr,
+        qname: &'a str,
+    },
+}
+
+impl Hash for BeaconKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+/// `name` as an `Arc`: the caller's one shared copy when it holds this name, else a new one
+/// (kept in `shared` for the next use).
+pub(crate) fn share(shared: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+    match shared {
+        Some(a) if **a == *name => a.clone(),
+        _ => shared.insert(Arc::from(name)).clone(),
+    }
+}
+
+impl KeyRef<'_> {
+    /// The owned key (names through [`share`]).
+    pub fn to_key(self, shared: &mut Option<Arc<str>>) -> BeaconKey {
+        match self {
+            KeyRef::Pair {
+                src,
+                dst,
+                port,
+                proto,
+            } => BeaconKey::Pair {
+                src,
+                dst,
+                port,
+                proto,
+            },
+            KeyRef::Name { src, name } => BeaconKey::Name {
+                src,
+                name: share(shared, name),
+            },
+            KeyRef::Dns { client, qname } => BeaconKey::Dns {
+                client,
+                qname: share(shared, qname),
+            },
+        }
+    }
+}
+
 /// The destination side of a key, for prevalence (how many sources beacon to it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum DestId {
@@ -60,6 +124,26 @@ pub(crate) enum DestId {
 }
 
 impl BeaconKey {
+    pub fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            BeaconKey::Pair {
+                src,
+                dst,
+                port,
+                proto,
+            } => KeyRef::Pair {
+                src: *src,
+                dst: *dst,
+                port: *port,
+                proto: *proto,
+            },
+            BeaconKey::Name { src, name } => KeyRef::Name { src: *src, name },
+            BeaconKey::Dns { client, qname } => KeyRef::Dns {
+                client: *client,
+                qname,
+            },
+        }
+    }
     pub fn kind(&self) -> KeyKind {
         match self {
             BeaconKey::Pair { .. } => KeyKind::Pair,

@@ -1,22 +1,107 @@
 //! A bounded map with least-recently-used eviction: a slab of nodes threaded on an intrusive
-//! doubly linked list, plus a hash index. O(1) insert/touch/evict; slot indices stay stable
-//! while an entry lives, so callers can queue them.
+//! doubly linked list, plus a hash index of slot numbers. O(1) insert/touch/evict; slot
+//! indices stay stable while an entry lives, so callers can queue them.
+//!
+//! The index holds only 8-byte (slot number, 32-bit hash) pairs (the key lives once, in its
+//! slot) and each node keeps its key's hash: a lookup hashes the key once, an eviction or a
+//! table resize hashes nothing and a resize reads no slot, and callers can look a key up by a
+//! borrowed form (`find`) without building it.
+//! The slab grows by fixed-size chunks, so growing never copies the slots already there.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
 
 const NIL: u32 = u32::MAX;
+/// Slots per slab chunk at most (log2): 1024 slots, a few hundred KB for the key map.
+const MAX_CHUNK_BITS: u32 = 10;
+
+/// Slots in equal chunks of `1 << bits`; a slot never moves.
+struct Slab<T> {
+    chunks: Vec<Vec<Option<T>>>,
+    bits: u32,
+    len: usize,
+}
+
+impl<T> Slab<T> {
+    fn new(cap: usize) -> Self {
+        Slab {
+            chunks: Vec::new(),
+            bits: cap.next_power_of_two().trailing_zeros().min(MAX_CHUNK_BITS),
+            len: 0,
+        }
+    }
+
+    fn slot(&self, idx: u32) -> Option<&Option<T>> {
+        let mask = (1usize << self.bits) - 1;
+        self.chunks
+            .get((idx >> self.bits) as usize)?
+            .get(idx as usize & mask)
+    }
+
+    fn slot_mut(&mut self, idx: u32) -> Option<&mut Option<T>> {
+        let mask = (1usize << self.bits) - 1;
+        self.chunks
+            .get_mut((idx >> self.bits) as usize)?
+            .get_mut(idx as usize & mask)
+    }
+
+    fn get(&self, idx: u32) -> Option<&T> {
+        self.slot(idx)?.as_ref()
+    }
+
+    fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
+        self.slot_mut(idx)?.as_mut()
+    }
+
+    /// Appends a slot; returns its index.
+    fn push(&mut self, v: T) -> u32 {
+        let size = 1usize << self.bits;
+        if self.chunks.last().is_none_or(|c| c.len() >= size) {
+            self.chunks.push(Vec::with_capacity(size));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(Some(v));
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<T>> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Slots allocated (used or not).
+    fn capacity(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum()
+    }
+}
 
 struct Node<K, V> {
     key: K,
     val: V,
+    hash: u64,
     prev: u32,
     next: u32,
 }
 
+/// An index entry: a slot and its key's hash (32 bits: all the index ever uses of it).
+#[derive(Clone, Copy)]
+struct Entry {
+    idx: u32,
+    hash: u32,
+}
+
+/// The table hash of a 32-bit key hash: the low bits pick the bucket, the top 7 the control
+/// byte, both from the 32 bits kept.
+fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
+}
+
 pub(crate) struct Lru<K, V> {
-    map: HashMap<K, u32, foldhash::fast::RandomState>,
-    slots: Vec<Option<Node<K, V>>>,
+    index: HashTable<Entry>,
+    hasher: foldhash::fast::RandomState,
+    slots: Slab<Node<K, V>>,
     free: Vec<u32>,
     /// Most recently used.
     head: u32,
@@ -26,11 +111,12 @@ pub(crate) struct Lru<K, V> {
     evicted: u64,
 }
 
-impl<K: Hash + Eq + Clone, V> Lru<K, V> {
+impl<K: Hash + Eq, V> Lru<K, V> {
     pub fn new(cap: usize) -> Self {
         Lru {
-            map: HashMap::default(),
-            slots: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            slots: Slab::new(cap.max(1)),
             free: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -40,7 +126,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// Entries pushed out to make room (not counting explicit removals).
@@ -48,26 +134,37 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         self.evicted
     }
 
+    /// The hash `find`/`entry_by` expect for a key, or for any borrowed form of it whose
+    /// `Hash` feeds the hasher exactly what the key's does.
+    pub fn hash<Q: Hash + ?Sized>(&self, q: &Q) -> u64 {
+        spread(self.hasher.hash_one(q) as u32)
+    }
+
+    /// The slot of the entry with hash `hash` for which `eq` holds (not touched).
+    pub fn find(&self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<u32> {
+        let slots = &self.slots;
+        let h = hash as u32;
+        self.index
+            .find(hash, |e| {
+                e.hash == h && slots.get(e.idx).is_some_and(|n| eq(&n.key))
+            })
+            .map(|e| e.idx)
+    }
+
     pub fn index_of(&self, k: &K) -> Option<u32> {
-        self.map.get(k).copied()
+        self.find(self.hash(k), |x| x == k)
     }
 
     pub fn get(&self, idx: u32) -> Option<(&K, &V)> {
-        self.slots
-            .get(idx as usize)
-            .and_then(|s| s.as_ref())
-            .map(|n| (&n.key, &n.val))
+        self.slots.get(idx).map(|n| (&n.key, &n.val))
     }
 
     pub fn get_mut(&mut self, idx: u32) -> Option<(&K, &mut V)> {
-        self.slots
-            .get_mut(idx as usize)
-            .and_then(|s| s.as_mut())
-            .map(|n| (&n.key, &mut n.val))
+        self.slots.get_mut(idx).map(|n| (&n.key, &mut n.val))
     }
 
     fn node(&mut self, idx: u32) -> &mut Node<K, V> {
-        self.slots[idx as usize].as_mut().expect("live LRU slot")
+        self.slots.get_mut(idx).expect("live LRU slot")
     }
 
     fn unlink(&mut self, idx: u32) {
@@ -113,56 +210,90 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     /// Returns the slot of `key` (touched), inserting `make()` if absent; evicts the least
     /// recently used entry when full. The bool is true when the entry was created.
     pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> (u32, bool) {
-        if let Some(&idx) = self.map.get(&key) {
+        let hash = self.hash(&key);
+        if let Some(idx) = self.find(hash, |k| *k == key) {
             self.touch(idx);
             return (idx, false);
         }
-        if self.map.len() >= self.cap && self.tail != NIL {
+        (self.insert_new(hash, || (key, make())), true)
+    }
+
+    /// [`Lru::entry`] by a borrowed form of the key: `hash` from [`Lru::hash`], `eq` true
+    /// for the key wanted; `make` builds key and value only when the entry is created.
+    pub fn entry_by(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&K) -> bool,
+        make: impl FnOnce() -> (K, V),
+    ) -> (u32, bool) {
+        if let Some(idx) = self.find(hash, eq) {
+            self.touch(idx);
+            return (idx, false);
+        }
+        (self.insert_new(hash, make), true)
+    }
+
+    /// Inserts an absent key (evicting the least recently used entry when full).
+    fn insert_new(&mut self, hash: u64, make: impl FnOnce() -> (K, V)) -> u32 {
+        if self.index.len() >= self.cap && self.tail != NIL {
             let victim = self.tail;
             self.remove(victim);
             self.evicted += 1;
         }
+        let (key, val) = make();
         let node = Node {
-            key: key.clone(),
-            val: make(),
+            key,
+            val,
+            hash,
             prev: NIL,
             next: NIL,
         };
         let idx = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(node);
-                i
-            }
-            None => {
-                self.slots.push(Some(node));
-                (self.slots.len() - 1) as u32
-            }
+            Some(i) => match self.slots.slot_mut(i) {
+                Some(s) => {
+                    *s = Some(node);
+                    i
+                }
+                None => self.slots.push(node),
+            },
+            None => self.slots.push(node),
         };
         self.push_front(idx);
-        self.map.insert(key, idx);
-        (idx, true)
+        let e = Entry {
+            idx,
+            hash: hash as u32,
+        };
+        self.index.insert_unique(hash, e, |e| spread(e.hash));
+        idx
     }
 
     pub fn remove(&mut self, idx: u32) -> Option<(K, V)> {
-        self.slots.get(idx as usize)?.as_ref()?;
+        let hash = self.slots.get(idx)?.hash;
         self.unlink(idx);
-        let node = self.slots[idx as usize].take().expect("live LRU slot");
-        self.map.remove(&node.key);
+        if let Ok(e) = self.index.find_entry(hash, |e| e.idx == idx) {
+            e.remove();
+        }
+        let node = self.slots.slot_mut(idx)?.take()?;
         self.free.push(idx);
         Some((node.key, node.val))
     }
 
-    /// Slots of all live entries (any order).
+    /// Slots of all live entries, in slot order.
     pub fn indices(&self) -> Vec<u32> {
-        self.map.values().copied().collect()
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as u32)
+            .collect()
     }
 
     /// Bytes of the index and slab themselves (not of heap data owned by keys/values).
     pub fn table_bytes(&self) -> usize {
         let slot = std::mem::size_of::<Option<Node<K, V>>>();
-        let entry = std::mem::size_of::<(K, u32)>() + 1; // + hashbrown control byte
         self.slots.capacity() * slot
-            + self.map.capacity() * entry
+            + self.slots.chunks.capacity() * std::mem::size_of::<Vec<Option<Node<K, V>>>>()
+            + self.index.allocation_size()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
 }

@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::{ipproto, Alert, Analyzer, DnsTxn, Event, Flow, FlowBurst, TsNanos};
-use key::BeaconKey;
+use key::{share, BeaconKey, KeyRef};
 use lru::Lru;
 use names::ResolvedNames;
 use prevalence::Prevalence;
@@ -261,23 +261,27 @@ impl BeaconAnalyzer {
     /// A payload-less burst (ACK, FIN, TCP keep-alive probe) on a flow whose keys exist: it
     /// closes the previous burst for the session-shape counts, adds no beat, touches no LRU.
     fn control_burst(&mut self, b: &FlowBurst) {
-        let pair = BeaconKey::Pair {
+        let pair = KeyRef::Pair {
             src: b.src_ip,
             dst: b.dest_ip,
             port: b.dest_port,
             proto: b.proto,
         };
-        let name: Option<Arc<str>> = match b.server_name.as_deref().map(cidr::normalized) {
-            Some(n) if !n.is_empty() => Some(Arc::from(&*n)),
-            _ => self.names.lookup(b.src_ip, b.dest_ip, b.ts),
+        let given = normal_name(b.server_name.as_deref());
+        let looked = match given {
+            Some(_) => None,
+            None => self.names.lookup(b.src_ip, b.dest_ip, b.ts),
         };
-        let name_key = name.map(|name| BeaconKey::Name {
-            src: b.src_ip,
-            name,
-        });
+        let name_key = given
+            .as_deref()
+            .or(looked.as_deref())
+            .map(|name| KeyRef::Name {
+                src: b.src_ip,
+                name,
+            });
         let bulk = self.cfg.session_bulk_bytes;
         for k in std::iter::once(pair).chain(name_key) {
-            if let Some(idx) = self.keys.index_of(&k) {
+            if let Some(idx) = self.keys.find(self.keys.hash(&k), |x| x.as_ref() == k) {
                 if let Some((_, st)) = self.keys.get_mut(idx) {
                     st.shape
                         .burst(b.flow_id, b.ts, b.prev_ts, b.flow_bytes_toclient, bulk);
@@ -305,25 +309,30 @@ impl BeaconAnalyzer {
         {
             return;
         }
-        let name: Option<Arc<str>> = match server_name.map(cidr::normalized) {
-            Some(n) if !n.is_empty() => Some(Arc::from(&*n)),
-            _ => self.names.lookup(src, dst, ts),
+        // The name borrowed (given) or the mapping's own `Arc` (looked up); an `Arc` is made
+        // only when a new key or a changed alias keeps it.
+        let given = normal_name(server_name);
+        let looked = match given {
+            Some(_) => None,
+            None => self.names.lookup(src, dst, ts),
         };
-        if name.as_deref().is_some_and(|n| self.allow_names.matches(n)) {
+        let name = given.as_deref().or(looked.as_deref());
+        if name.is_some_and(|n| self.allow_names.matches(n)) {
             return;
         }
-        let pair = BeaconKey::Pair {
+        let mut shared = looked.clone();
+        let pair = KeyRef::Pair {
             src,
             dst,
             port,
             proto,
         };
         let bulk = self.cfg.session_bulk_bytes;
-        if let Some(idx) = self.insert_beat(pair, ts, bytes, kind) {
+        if let Some(idx) = self.insert_beat(pair, &mut shared, ts, bytes, kind) {
             if let Some((_, st)) = self.keys.get_mut(idx) {
-                if let Some(n) = &name {
-                    if st.alias.as_ref() != Some(n) {
-                        st.alias = Some(n.clone());
+                if let Some(n) = name {
+                    if st.alias.as_deref() != Some(n) {
+                        st.alias = Some(share(&mut shared, n));
                     }
                 }
                 if let Some(b) = burst {
@@ -333,7 +342,8 @@ impl BeaconAnalyzer {
             }
         }
         if let Some(name) = name {
-            if let Some(idx) = self.insert_beat(BeaconKey::Name { src, name }, ts, bytes, kind) {
+            let key = KeyRef::Name { src, name };
+            if let Some(idx) = self.insert_beat(key, &mut shared, ts, bytes, kind) {
                 if let Some((_, st)) = self.keys.get_mut(idx) {
                     st.port = port;
                     st.proto = proto;
@@ -382,11 +392,11 @@ impl BeaconAnalyzer {
             }
         }
         if self.cfg.dns_sinkhole && (nx || local || sink) {
-            let key = BeaconKey::Dns {
+            let key = KeyRef::Dns {
                 client: d.client_ip,
-                qname: shared.unwrap_or_else(|| Arc::from(&*qname)),
+                qname: &qname,
             };
-            if let Some(idx) = self.insert_beat(key, d.ts, 0, BeatKind::Start) {
+            if let Some(idx) = self.insert_beat(key, &mut shared, d.ts, 0, BeatKind::Start) {
                 if let Some((_, st)) = self.keys.get_mut(idx) {
                     let slot = if nx {
                         0
@@ -405,17 +415,24 @@ impl BeaconAnalyzer {
         }
     }
 
-    /// Adds a beat to `key` (created, or touched in the LRU). Returns the key's slot.
+    /// Adds a beat to `key` (created, its name from `shared` when that holds it, or touched in
+    /// the LRU). Returns the key's slot.
     fn insert_beat(
         &mut self,
-        key: BeaconKey,
+        key: KeyRef<'_>,
+        shared: &mut Option<Arc<str>>,
         ts: TsNanos,
         bytes: u64,
         kind: BeatKind,
     ) -> Option<u32> {
         let cap = self.cfg.ring_cap();
         let merge_ns = (self.cfg.merge_window_s * 1e9) as i64;
-        let (idx, _) = self.keys.entry(key, KeyState::default);
+        let hash = self.keys.hash(&key);
+        let (idx, _) = self.keys.entry_by(
+            hash,
+            |k| k.as_ref() == key,
+            || (key.to_key(shared), KeyState::default()),
+        );
         let (_, st) = self.keys.get_mut(idx)?;
         if st.ring.insert(ts, bytes, kind, merge_ns, cap) == Insert::Added {
             st.beats = st.beats.saturating_add(1);
@@ -434,12 +451,22 @@ impl BeaconAnalyzer {
 
     fn rescore_queue(&mut self, now: TsNanos, out: &mut Vec<Alert>) {
         let mut queue = std::mem::take(&mut self.queue);
-        // Name and DNS keys first, so a pair key knows whether its name key explains it.
-        queue.sort_by_key(|&i| {
-            self.keys
-                .get(i)
-                .map_or(2, |(k, _)| u8::from(k.kind() == KeyKind::Pair))
+        // Name and DNS keys first, so a pair key knows whether its name key explains it: a
+        // stable partition (name/DNS, pair, slot gone), each key's kind read once.
+        let (mut pairs, mut gone) = (Vec::new(), Vec::new());
+        queue.retain(|&i| match self.keys.get(i).map(|(k, _)| k.kind()) {
+            Some(KeyKind::Pair) => {
+                pairs.push(i);
+                false
+            }
+            Some(_) => true,
+            None => {
+                gone.push(i);
+                false
+            }
         });
+        queue.append(&mut pairs);
+        queue.append(&mut gone);
         for idx in queue.drain(..) {
             self.rescore(idx, now, out);
         }
@@ -452,12 +479,9 @@ impl BeaconAnalyzer {
         let (BeaconKey::Pair { src, .. }, Some(name)) = (key, alias) else {
             return false;
         };
-        let nk = BeaconKey::Name {
-            src: *src,
-            name: name.clone(),
-        };
+        let nk = KeyRef::Name { src: *src, name };
         self.keys
-            .index_of(&nk)
+            .find(self.keys.hash(&nk), |k| k.as_ref() == nk)
             .and_then(|i| self.keys.get(i))
             .and_then(|(_, s)| s.result.as_ref())
             .is_some_and(|r| r.periodic)
@@ -500,7 +524,6 @@ impl BeaconAnalyzer {
             return;
         }
         let key = key.clone();
-        let covered = self.covered_by_name(&key, st.alias.as_ref());
         let cfg = &self.cfg;
         let Some((_, st)) = self.keys.get_mut(idx) else {
             return;
@@ -591,9 +614,18 @@ impl BeaconAnalyzer {
             self.queue.push(idx);
             return;
         }
-        if !passes || covered {
+        if !passes {
             return;
         }
+        // Only now (nothing above changes a name key's result): most keys never get here.
+        let alias = st.alias.clone();
+        if self.covered_by_name(&key, alias.as_ref()) {
+            return;
+        }
+        let cfg = &self.cfg;
+        let Some((_, st)) = self.keys.get_mut(idx) else {
+            return;
+        };
         let cooldown_ns = (cfg.cooldown_s * 1e9) as i64;
         let update = if !st.alerted {
             false
@@ -630,6 +662,11 @@ impl BeaconAnalyzer {
         self.prevalence
             .prune(now.saturating_sub(idle_ns.max(PREVALENCE_MEMORY_NS)));
     }
+}
+
+/// A server name (SNI / Host) normalized, `None` when absent or empty.
+fn normal_name(name: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    name.map(cidr::normalized).filter(|n| !n.is_empty())
 }
 
 /// The report view of one candidate.

@@ -151,8 +151,9 @@ pub(crate) struct KeyState {
     /// Name keys: the last destination service.
     pub port: u16,
     pub proto: u8,
-    /// Name keys: recent destination addresses; DNS keys: the resolver.
-    pub addrs: Vec<IpAddr>,
+    /// Name keys: recent destination addresses; DNS keys: the resolver. The first is held
+    /// inline: most name keys only ever see one address, DNS keys one resolver.
+    pub addrs: smallvec::SmallVec<[IpAddr; 1]>,
     /// DNS keys: answers seen — NXDOMAIN, loopback/unspecified, configured sinkhole.
     pub answers: [u16; 3],
     /// Bursts inside long flows: what they carried and how long they lasted.
@@ -176,7 +177,7 @@ impl Default for KeyState {
             alias: None,
             port: 0,
             proto: 0,
-            addrs: Vec::new(),
+            addrs: smallvec::SmallVec::new(),
             answers: [0; 3],
             shape: SessionShape::default(),
         }
@@ -200,7 +201,11 @@ impl KeyState {
                 .result
                 .as_ref()
                 .map_or(0, |_| std::mem::size_of::<Scored>())
-            + self.addrs.capacity() * std::mem::size_of::<IpAddr>()
+            + if self.addrs.spilled() {
+                self.addrs.capacity() * std::mem::size_of::<IpAddr>()
+            } else {
+                0
+            }
     }
 }
 
