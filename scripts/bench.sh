@@ -6,7 +6,9 @@
 #      tcpdump -r FILE -w /dev/null            (libpcap read + write floor)
 #      softflowd -r FILE -n 127.0.0.1:9        (a flow exporter reading the same file)
 #      kizuki replay --out DIR FILE            (default config: every feature on, EVE to disk)
-#    and prints packets/s, the ratios kizuki/softflowd and kizuki/tcpdump, and peak RSS.
+#      the same with every detector off, and with only the beacon analyzer off
+#    and prints packets/s, the ratios kizuki/softflowd and kizuki/tcpdump, peak RSS, and what
+#    the detectors and the beacon analyzer cost (throughput and CPU time, on vs off).
 # 2. Memory per flow: replays kizuki-gen flows (1 M concurrent flows by default) with
 #    flow.max_flows >= 1.2 M and reports (peak RSS - peak RSS of a tiny replay) / flows, for
 #    the sensor core (every detector off) and for the default config.
@@ -70,21 +72,31 @@ timed() {
   local label=$1; shift
   local t0 t1 st=0
   t0=$(date +%s%N)
-  "$GNU_TIME" -f %M -o "$WORK/$label.rss" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || st=$?
+  "$GNU_TIME" -f '%M %U %S' -o "$WORK/$label.rss" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" \
+    || st=$?
   t1=$(date +%s%N)
   if [ "$st" -ne 0 ]; then
     echo "bench: $label failed (exit $st): $*" >&2
     tail -n 20 "$WORK/$label.err" >&2
     exit 1
   fi
-  echo "$(( (t1 - t0) / 1000 )) $(tail -n 1 "$WORK/$label.rss")" >>"$WORK/$label"
+  # microseconds, max RSS KiB, CPU seconds (user + sys)
+  tail -n 1 "$WORK/$label.rss" | awk -v us=$(( (t1 - t0) / 1000 )) \
+    '{ printf "%s %s %.3f\n", us, $1, $2 + $3 }' >>"$WORK/$label"
 }
 
-# median FILE COL: median of a column (1 = microseconds, 2 = max RSS KiB).
+# median FILE COL: median of a column (1 = microseconds, 2 = max RSS KiB, 3 = CPU seconds).
 median() {
   sort -n -k"$2,$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END {
     if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
+
+# Every detector off (the sensor core alone), and only the beacon analyzer off.
+DETECTORS="direct_ip proxy_bypass dns_bypass ddns paas dns_tunnel dga volume long_connection
+  op25b mail_bruteforce mail_attachment inventory beacon"
+: >"$WORK/core.toml"
+for d in $DETECTORS; do printf '[detectors.%s]\nenabled = false\n' "$d" >>"$WORK/core.toml"; done
+printf '[detectors.beacon]\nenabled = false\n' >"$WORK/no-beacon.toml"
 
 # ---- throughput ------------------------------------------------------------------------------
 if [ "$PACKETS" = 2000000 ]; then BENCH=$DIR/bench.pcap; else BENCH=$DIR/bench-$PACKETS.pcap; fi
@@ -99,24 +111,39 @@ for i in $(seq "$REPS"); do
   timed softflowd softflowd -r "$BENCH" -n 127.0.0.1:9 -m 2000000
   rm -rf "$WORK/kizuki-out"
   timed kizuki "$KIZUKI" replay --out "$WORK/kizuki-out" "$BENCH"
+  EVE_BYTES=$(stat -c %s "$WORK/kizuki-out/eve.json" 2>/dev/null || echo 0)
+  rm -rf "$WORK/kizuki-out"
+  timed kizuki-core "$KIZUKI" replay -c "$WORK/core.toml" --out "$WORK/kizuki-out" "$BENCH"
+  rm -rf "$WORK/kizuki-out"
+  timed kizuki-nobeacon "$KIZUKI" replay -c "$WORK/no-beacon.toml" --out "$WORK/kizuki-out" \
+    "$BENCH"
 done
-EVE_BYTES=$(stat -c %s "$WORK/kizuki-out/eve.json" 2>/dev/null || echo 0)
 
 printf '\nThroughput: %s (%s packets, %s MB), median of %s runs\n' \
   "$BENCH" "$NPKTS" "$(( $(stat -c %s "$BENCH") / 1000000 ))" "$REPS"
-printf '%-10s %10s %14s %12s\n' tool seconds packets/s "peak RSS"
-declare -A PPS
-for tool in tcpdump softflowd kizuki; do
+printf '%-16s %10s %14s %10s %12s\n' tool seconds packets/s "CPU s" "peak RSS"
+declare -A PPS CPU
+for tool in tcpdump softflowd kizuki kizuki-core kizuki-nobeacon; do
   us=$(median "$WORK/$tool" 1)
   kb=$(median "$WORK/$tool" 2)
+  CPU[$tool]=$(median "$WORK/$tool" 3)
   PPS[$tool]=$(awk -v n="$NPKTS" -v us="$us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
-  printf '%-10s %10.3f %14s %9.1f MiB\n' "$tool" "$(awk -v us="$us" 'BEGIN { print us / 1e6 }')" \
-    "${PPS[$tool]}" "$(awk -v kb="$kb" 'BEGIN { print kb / 1024 }')"
+  printf '%-16s %10.3f %14s %10.3f %9.1f MiB\n' "$tool" \
+    "$(awk -v us="$us" 'BEGIN { print us / 1e6 }')" "${PPS[$tool]}" "${CPU[$tool]}" \
+    "$(awk -v kb="$kb" 'BEGIN { print kb / 1024 }')"
 done
+echo "(kizuki-core: every detector off; kizuki-nobeacon: only the beacon analyzer off)"
 printf 'kizuki/softflowd: %.2fx   kizuki/tcpdump: %.2fx   (kizuki wrote %s MB of EVE)\n' \
   "$(awk -v a="${PPS[kizuki]}" -v b="${PPS[softflowd]}" 'BEGIN { print a / b }')" \
   "$(awk -v a="${PPS[kizuki]}" -v b="${PPS[tcpdump]}" 'BEGIN { print a / b }')" \
   "$(( EVE_BYTES / 1000000 ))"
+# cost X Y: how much slower X runs than Y, as Y's throughput lost and X's CPU time over Y's.
+cost() {
+  awk -v on="${PPS[$1]}" -v off="${PPS[$2]}" -v con="${CPU[$1]}" -v coff="${CPU[$2]}" \
+    'BEGIN { printf "%.1f %% of throughput, CPU time %.2fx", (1 - on / off) * 100, con / coff }'
+}
+printf 'detectors (all on vs all off): %s\n' "$(cost kizuki kizuki-core)"
+printf 'beacon analyzer (on vs off):   %s\n' "$(cost kizuki kizuki-nobeacon)"
 
 # ---- memory per flow -------------------------------------------------------------------------
 FLOWCAP=$(( FLOWS * 6 / 5 ))
@@ -130,11 +157,7 @@ gen "$TINY" flows --flows 100
 # The sensor core (flow table, DNS, pipeline, EVE) with every detector off, then the default
 # config: the second adds the detectors' own state, which is capped per host/key (beacon keys,
 # inventory hosts, volume hosts...) rather than per flow.
-cp "$WORK/flowcap.toml" "$WORK/flowcap-core.toml"
-for d in direct_ip proxy_bypass dns_bypass ddns paas dns_tunnel dga volume long_connection \
-  op25b mail_bruteforce mail_attachment inventory beacon; do
-  printf '[detectors.%s]\nenabled = false\n' "$d" >>"$WORK/flowcap-core.toml"
-done
+cat "$WORK/flowcap.toml" "$WORK/core.toml" >"$WORK/flowcap-core.toml"
 for cfg in core default; do
   conf=$WORK/flowcap.toml
   [ "$cfg" = core ] && conf=$WORK/flowcap-core.toml
