@@ -913,7 +913,7 @@ impl Analyzer for Inventory {
             .collect();
         json!({
             "hosts_total": self.hosts.len(),
-            "host_evictions": self.hosts.evictions,
+            "host_evictions": self.hosts.evictions(),
             "role_counts": self.role_counts(),
             "learning_until": self.start.map(|s| ts(s.saturating_add(self.learning))),
             "egress_points": egress,

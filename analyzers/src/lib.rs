@@ -7,6 +7,7 @@ pub mod detectors;
 pub mod dnsnames;
 pub mod event;
 pub mod inventory;
+pub(crate) mod lru;
 pub mod net;
 pub mod volume;
 

@@ -621,9 +621,9 @@ impl Analyzer for Volume {
         json!({
             "alerts": self.alerts,
             "hosts": self.hosts.len(),
-            "host_evictions": self.hosts.evictions,
+            "host_evictions": self.hosts.evictions(),
             "tracked_flows": self.reported.len(),
-            "tracked_flow_evictions": self.reported.evictions,
+            "tracked_flow_evictions": self.reported.evictions(),
             "long_connections": self.long.len(),
             "top_talkers_last_bucket": top,
         })
@@ -793,6 +793,6 @@ mod tests {
         }
         assert_eq!(v.hosts.len(), 10);
         assert_eq!(v.reported.len(), 10);
-        assert_eq!(v.hosts.evictions, 990);
+        assert_eq!(v.hosts.evictions(), 990);
     }
 }

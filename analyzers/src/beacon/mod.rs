@@ -14,7 +14,6 @@ mod alert;
 mod cidr;
 mod config;
 mod key;
-mod lru;
 mod names;
 pub(crate) mod period;
 mod persist;
@@ -35,9 +34,9 @@ pub use score::ScoreParts;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::lru::Lru;
 use crate::{ipproto, Alert, Analyzer, DnsTxn, Event, Flow, FlowBurst, TsNanos};
 use key::{share, BeaconKey, KeyRef};
-use lru::Lru;
 use names::ResolvedNames;
 use prevalence::Prevalence;
 use ring::{BeatKind, Insert};

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::lru::Lru;
+use crate::lru::Lru;
 use crate::TsNanos;
 
 struct Mapping {

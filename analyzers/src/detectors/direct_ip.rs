@@ -415,7 +415,7 @@ impl Analyzer for DirectIp {
             "outbound_flows_resolved": self.resolved,
             "alerts": self.alerts,
             "remembered_ips": self.answers.len(),
-            "remembered_ip_evictions": self.answers.evictions,
+            "remembered_ip_evictions": self.answers.evictions(),
             "doh_hosts": self.doh_hosts.len(),
             "pending_flows": self.pending.len(),
             "suppressed": self.dedupe.suppressed,
@@ -627,7 +627,7 @@ mod tests {
             );
         }
         assert_eq!(d.answers.len(), 100);
-        assert_eq!(d.answers.evictions, 9_900);
+        assert_eq!(d.answers.evictions(), 9_900);
         for i in 0..1000u32 {
             let a = std::net::Ipv4Addr::from(0x0c00_0000 + i).to_string();
             d.on_event(&tcp_flow(20_000, "10.0.0.5", &a, 443, 5), &mut out);

@@ -424,7 +424,7 @@ impl Analyzer for DnsTunnel {
         json!({
             "alerts": self.alerts,
             "keys": self.keys.len(),
-            "key_evictions": self.keys.evictions,
+            "key_evictions": self.keys.evictions(),
             "suppressed": self.dedupe.suppressed,
         })
     }
@@ -588,7 +588,7 @@ impl Analyzer for Dga {
         json!({
             "alerts": self.alerts,
             "clients": self.clients.len(),
-            "client_evictions": self.clients.evictions,
+            "client_evictions": self.clients.evictions(),
             "suppressed": self.dedupe.suppressed,
         })
     }
@@ -761,7 +761,7 @@ mod tests {
             );
         }
         assert_eq!(d.keys.len(), 100);
-        assert!(d.keys.evictions > 0);
+        assert!(d.keys.evictions() > 0);
         assert!(d.keys.iter().all(|(_, s)| s.subdomains.len() <= 50));
     }
 

@@ -341,7 +341,7 @@ impl Analyzer for MailBruteforce {
         json!({
             "alerts": self.alerts,
             "pairs": self.pairs.len(),
-            "pair_evictions": self.pairs.evictions,
+            "pair_evictions": self.pairs.evictions(),
             "suppressed": self.dedupe.suppressed,
         })
     }

@@ -11,10 +11,9 @@ pub mod names;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+use crate::lru::Lru;
 use crate::net::CidrSet;
 use crate::{Alert, Severity, TsNanos, Vlans, NANOS_PER_SEC};
-use hashlink::linked_hash_map::RawEntryMut;
-use hashlink::LinkedHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -198,45 +197,30 @@ pub fn entropy_skipping(s: &str, skip: impl Into<Option<u8>>) -> (f64, usize) {
 }
 
 /// A map with a size cap: the least recently touched entry is evicted (and counted) when
-/// full. Hostile input can fill it but never grow it.
+/// full. Hostile input can fill it but never grow it. Built on the crate's slab LRU
+/// ([`crate::lru::Lru`]): entries live in fixed slots (no allocation per insert), keys are
+/// hashed once per lookup with foldhash, randomly seeded (fast on the per-event path and
+/// resistant to hash flooding).
 pub struct Bounded<K: Hash + Eq, V> {
-    // foldhash, randomly seeded: fast on the per-event path and resistant to hash flooding.
-    map: LinkedHashMap<K, V, foldhash::fast::RandomState>,
-    cap: usize,
-    pub evictions: u64,
+    lru: Lru<K, V>,
 }
 
 impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     pub fn new(cap: usize) -> Self {
         Bounded {
-            map: LinkedHashMap::with_hasher(foldhash::fast::RandomState::default()),
-            cap: cap.max(1),
-            evictions: 0,
+            lru: Lru::new(cap.max(1)),
         }
+    }
+
+    /// Entries evicted to make room (not counting `remove`, `retain` or `pop_front`).
+    pub fn evictions(&self) -> u64 {
+        self.lru.evicted()
     }
 
     /// The entry for `k`, created with `f` if absent (evicting the oldest if full); touches it.
     pub fn entry(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
-        use std::hash::BuildHasher;
-        // One hash; the presence probe before the insert only when full (a new key then
-        // evicts first).
-        let hash = self.map.hasher().hash_one(&k);
-        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, |q| *q == k).is_none()
-        {
-            self.map.pop_front();
-            self.evictions += 1;
-        }
-        let back = self.back_value();
-        match self.map.raw_entry_mut().from_hash(hash, |q| *q == k) {
-            RawEntryMut::Occupied(mut o) => {
-                // Most recently used goes to the back (already there: nothing to relink).
-                if !std::ptr::eq(o.get(), back) {
-                    o.to_back();
-                }
-                o.into_mut()
-            }
-            RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, k, f()).1,
-        }
+        let (idx, _) = self.lru.entry(k, f);
+        self.lru.value_mut(idx)
     }
 
     /// [`Bounded::entry`] for a key given in borrowed form: `q` must hash as the key would
@@ -249,73 +233,60 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         make_key: impl FnOnce() -> K,
         f: impl FnOnce() -> V,
     ) -> &mut V {
-        use std::hash::BuildHasher;
-        let hash = self.map.hasher().hash_one(q);
-        if self.map.len() >= self.cap && self.map.raw_entry().from_hash(hash, &is_key).is_none() {
-            self.map.pop_front();
-            self.evictions += 1;
-        }
-        let back = self.back_value();
-        match self.map.raw_entry_mut().from_hash(hash, is_key) {
-            RawEntryMut::Occupied(mut o) => {
-                if !std::ptr::eq(o.get(), back) {
-                    o.to_back();
-                }
-                o.into_mut()
-            }
-            RawEntryMut::Vacant(v) => v.insert_hashed_nocheck(hash, make_key(), f()).1,
-        }
+        let hash = self.lru.hash(q);
+        let (idx, _) = self.lru.entry_by(hash, is_key, || (make_key(), f()));
+        self.lru.value_mut(idx)
     }
 
-    /// The most recently touched value's address (only compared, never read; null for a
-    /// zero-sized value, whose address says nothing).
-    fn back_value(&self) -> *const V {
-        match self.map.back() {
-            Some((_, v)) if std::mem::size_of::<V>() > 0 => v as *const V,
-            _ => std::ptr::null(),
-        }
-    }
-
+    /// The value of `k` (not touched).
     pub fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k)
+        let idx = self.lru.index_of(k)?;
+        self.lru.get(idx).map(|(_, v)| v)
     }
 
+    /// The value of `k`, mutable (not touched).
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.map.get_mut(k)
+        let idx = self.lru.index_of(k)?;
+        self.lru.get_mut(idx).map(|(_, v)| v)
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        self.map.remove(k)
+        let idx = self.lru.index_of(k)?;
+        self.lru.remove(idx).map(|(_, v)| v)
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.lru.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.lru.len() == 0
     }
 
+    /// Least recently touched first, most recently touched last.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.map.iter()
+        self.lru.iter()
     }
 
+    /// [`Bounded::iter`]'s order, values mutable (allocates: not for the per-event path).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.map.iter_mut()
+        self.lru.iter_mut()
     }
 
-    /// Drops the entries `keep` rejects.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.map.retain(|k, v| keep(k, v));
+    /// Drops the entries `keep` rejects, visiting all in [`Bounded::iter`] order.
+    pub fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.lru.retain(keep);
     }
 
     /// The least recently touched entry.
     pub fn front(&self) -> Option<(&K, &V)> {
-        self.map.front()
+        self.lru.get(self.lru.oldest()?)
     }
 
+    /// Removes the least recently touched entry (not counted as an eviction).
     pub fn pop_front(&mut self) -> Option<(K, V)> {
-        self.map.pop_front()
+        let idx = self.lru.oldest()?;
+        self.lru.remove(idx)
     }
 }
 
@@ -413,7 +384,7 @@ impl Dedupe {
     }
 
     pub fn evictions(&self) -> u64 {
-        self.map.evictions
+        self.map.evictions()
     }
 
     /// The table for a state file: `[[key, first_ts, last_emit, last_seen, count], ...]`,
@@ -636,7 +607,7 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert!(b.get(&2).is_none());
         assert_eq!(b.get(&1), Some(&11));
-        assert_eq!(b.evictions, 1);
+        assert_eq!(b.evictions(), 1);
     }
 
     #[test]
@@ -665,12 +636,134 @@ mod tests {
             || 3,
         );
         assert_eq!(b.len(), 2);
-        assert_eq!(b.evictions, 1);
+        assert_eq!(b.evictions(), 1);
         assert!(
             b.get(&(2, "b".into())).is_none(),
             "least recently used goes"
         );
         assert_eq!(b.get(&(3, "c".into())), Some(&3));
+    }
+
+    #[test]
+    fn bounded_matches_a_vec_lru_model() {
+        /// The reference: a vector, least recently touched first.
+        struct Model {
+            v: Vec<(String, u32)>,
+            cap: usize,
+            evictions: u64,
+        }
+        impl Model {
+            fn pos(&self, k: &str) -> Option<usize> {
+                self.v.iter().position(|e| e.0 == k)
+            }
+            fn entry(&mut self, k: &str, f: u32) -> &mut u32 {
+                match self.pos(k) {
+                    Some(i) => {
+                        let e = self.v.remove(i);
+                        self.v.push(e);
+                    }
+                    None => {
+                        if self.v.len() >= self.cap {
+                            self.v.remove(0);
+                            self.evictions += 1;
+                        }
+                        self.v.push((k.to_string(), f));
+                    }
+                }
+                &mut self.v.last_mut().unwrap().1
+            }
+        }
+        // Fixed-seed LCG (Knuth's MMIX constants), top bits.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rnd = move |n: u32| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as u32) % n
+        };
+        for cap in [1usize, 2, 7, 64] {
+            let mut b: Bounded<String, u32> = Bounded::new(cap);
+            let mut m = Model {
+                v: Vec::new(),
+                cap,
+                evictions: 0,
+            };
+            for step in 0..5000u32 {
+                let key = format!("k{}", rnd(cap as u32 * 4 + 3));
+                let k = key.as_str();
+                match rnd(100) {
+                    0..=29 => {
+                        let v = b.entry(key.clone(), || step);
+                        *v = v.wrapping_add(1);
+                        let w = m.entry(k, step);
+                        *w = w.wrapping_add(1);
+                    }
+                    30..=49 => {
+                        let v = b.entry_by(k, |x| x == k, || k.to_string(), || step);
+                        *v = v.wrapping_mul(3);
+                        let w = m.entry(k, step);
+                        *w = w.wrapping_mul(3);
+                    }
+                    50..=59 => {
+                        let want = m.pos(k).map(|i| m.v[i].1);
+                        assert_eq!(b.get(&key).copied(), want);
+                    }
+                    60..=69 => {
+                        if let Some(v) = b.get_mut(&key) {
+                            *v = v.wrapping_add(7);
+                        }
+                        if let Some(i) = m.pos(k) {
+                            m.v[i].1 = m.v[i].1.wrapping_add(7);
+                        }
+                    }
+                    70..=79 => {
+                        let want = m.pos(k).map(|i| m.v.remove(i).1);
+                        assert_eq!(b.remove(&key), want);
+                    }
+                    80..=83 => {
+                        let want = (!m.v.is_empty()).then(|| m.v.remove(0));
+                        assert_eq!(b.pop_front(), want);
+                    }
+                    84..=90 => {
+                        assert_eq!(
+                            b.front().map(|(k, v)| (k.clone(), *v)),
+                            m.v.first().cloned()
+                        );
+                    }
+                    91..=98 => {
+                        for (_, v) in b.iter_mut() {
+                            *v = v.wrapping_add(1);
+                        }
+                        for e in &mut m.v {
+                            e.1 = e.1.wrapping_add(1);
+                        }
+                    }
+                    _ => {
+                        let mut seen = Vec::new();
+                        b.retain(|k, v| {
+                            seen.push(k.clone());
+                            *v = v.wrapping_add(1);
+                            *v % 3 != 0
+                        });
+                        let order: Vec<String> = m.v.iter().map(|e| e.0.clone()).collect();
+                        assert_eq!(seen, order, "retain visits least recently touched first");
+                        for e in &mut m.v {
+                            e.1 = e.1.wrapping_add(1);
+                        }
+                        m.v.retain(|e| e.1 % 3 != 0);
+                    }
+                }
+                let got: Vec<(String, u32)> = b.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                assert_eq!(got, m.v, "cap {cap}, step {step}");
+                let got_mut: Vec<(String, u32)> =
+                    b.iter_mut().map(|(k, v)| (k.clone(), *v)).collect();
+                assert_eq!(got_mut, m.v, "iter_mut order, cap {cap}, step {step}");
+                assert_eq!(b.len(), m.v.len());
+                assert_eq!(b.is_empty(), m.v.is_empty());
+                assert_eq!(b.evictions(), m.evictions, "cap {cap}, step {step}");
+            }
+            assert!(m.evictions > 0, "cap {cap}: the run must evict");
+        }
     }
 
     #[test]
