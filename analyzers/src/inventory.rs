@@ -352,12 +352,21 @@ impl serde::Serialize for IpSer<'_> {
     }
 }
 
-/// Addresses as an array of strings (none: `[]`).
+/// A set's addresses in order: the set iterates in its random-seeded hash order, which
+/// would make two runs over the same capture write different files.
+fn sorted_ips(set: &IpSet) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = set.iter().copied().collect();
+    v.sort_unstable();
+    v
+}
+
+/// Addresses as an array of strings, in address order (none: `[]`).
 struct IpsSer<'a>(Option<&'a IpSet>);
 
 impl serde::Serialize for IpsSer<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.into_iter().flatten().map(IpSer))
+        let ips = self.0.map(sorted_ips).unwrap_or_default();
+        s.collect_seq(ips.iter().map(IpSer))
     }
 }
 
@@ -732,8 +741,10 @@ impl Analyzer for Inventory {
                     .roles
                     .iter()
                     .map(|(r, e)| {
-                        let clients: Vec<String> =
-                            e.clients.iter().map(|c| c.to_string()).collect();
+                        let clients: Vec<String> = sorted_ips(&e.clients)
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect();
                         (
                             r.to_string(),
                             json!({
@@ -747,7 +758,10 @@ impl Analyzer for Inventory {
                     })
                     .collect();
                 let dests: Vec<String> = if keep.contains(k) {
-                    h.ext_dests.iter().map(|d| d.to_string()).collect()
+                    sorted_ips(&h.ext_dests)
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect()
                 } else {
                     Vec::new()
                 };
