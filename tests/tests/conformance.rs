@@ -1047,3 +1047,35 @@ fn mixed_interface_pcapng_replays() {
     let _ = std::fs::remove_dir_all(&kept);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Zeek's dns-inverse-query trace: FDDI link layer (LLC/SNAP) and an inverse query (opcode 1)
+/// over TCP, whose query has no question and whose response fills it in. tshark reads 11
+/// packets, one TCP connection and one query/response pair.
+#[test]
+fn fddi_trace_with_an_inverse_query() {
+    let Some(trace) = harness::shared_pcaps()
+        .map(|p| p.join("zeek/traces/dns-inverse-query.pcap"))
+        .filter(|p| p.is_file())
+    else {
+        let why = "../shared/pcaps/zeek/traces/dns-inverse-query.pcap is missing";
+        assert!(!in_ci(), "cannot run under CI=true: {why}");
+        println!("skipped: {why}");
+        return;
+    };
+    let r = harness::replay(&[&trace], &[]);
+    let flows: Vec<_> = r.of_type("flow").collect();
+    assert_eq!(flows.len(), 1);
+    let f = &flows[0]["flow"];
+    assert_eq!(
+        (f["pkts_toserver"].as_u64(), f["pkts_toclient"].as_u64()),
+        (Some(6), Some(5))
+    );
+    assert_eq!(f["conn_state"], "SF");
+    let dns: Vec<_> = r.of_type("dns").collect();
+    assert_eq!(dns.len(), 1, "one transaction: {dns:?}");
+    let d = &dns[0]["dns"];
+    assert_eq!(d["opcode"], 1);
+    assert_eq!(d["query_seen"], true);
+    assert_eq!(d["rcode"], "NOERROR");
+    assert_eq!(d["answers"][0]["rdata"], "4.3.2.1");
+}

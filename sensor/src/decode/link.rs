@@ -18,6 +18,8 @@ pub enum LinkType {
     LinuxSll2,
     /// PPP with the HDLC-like address/control bytes optional (DLT_PPP 9, PPP_SERIAL 50).
     Ppp,
+    /// FDDI (DLT_FDDI 10): frame control, two MAC addresses, then 802.2 LLC/SNAP.
+    Fddi,
 }
 
 impl LinkType {
@@ -26,6 +28,7 @@ impl LinkType {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
             9 | 50 => LinkType::Ppp,
+            10 => LinkType::Fddi,
             12 | 14 | 101 => LinkType::Raw,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,
@@ -102,6 +105,22 @@ pub(super) fn decode_link(link: LinkType, frame: &[u8], ctx: Context) -> Decoded
             }
         }
         LinkType::Ppp => ppp(frame, ctx),
+        // Frame control (1 byte) and destination and source MACs (6 each).
+        LinkType::Fddi => match frame.get(13..) {
+            Some(rest) => llc_snap(rest, ctx),
+            None => Decoded::Drop(DropReason::Truncated),
+        },
+    }
+}
+
+/// 802.2 LLC: IP rides in SNAP (DSAP/SSAP 0xAA, UI control, then a 3-byte OUI and the
+/// ethertype); other SAPs (STP, NetBIOS...) are not IP.
+fn llc_snap(b: &[u8], ctx: Context) -> Decoded<'_> {
+    match (b.get(..3), be16(b, 6), b.get(8..)) {
+        (Some([0xaa, 0xaa, 0x03]), Some(et), Some(rest)) => ethertype(et, rest, ctx),
+        (Some([0xaa, 0xaa, 0x03]), _, _) => Decoded::Drop(DropReason::Truncated),
+        (Some(_), _, _) => Decoded::NonIp(ctx.outer),
+        (None, _, _) => Decoded::Drop(DropReason::Truncated),
     }
 }
 
@@ -118,8 +137,8 @@ pub(super) fn raw_ip(b: &[u8], ctx: Context) -> Decoded<'_> {
 pub(super) fn ethernet(frame: &[u8], ctx: Context) -> Decoded<'_> {
     match (be16(frame, 12), frame.get(14..)) {
         (Some(et), Some(rest)) if et >= 0x0600 => ethertype(et, rest, ctx),
-        // 802.3 length field (LLC: STP, CDP...): not IP.
-        (Some(_), Some(_)) => Decoded::NonIp(ctx.outer),
+        // 802.3 length field: 802.2 LLC follows (IP only inside SNAP; STP, CDP... are not).
+        (Some(_), Some(rest)) => llc_snap(rest, ctx),
         _ => Decoded::Drop(DropReason::Truncated),
     }
 }

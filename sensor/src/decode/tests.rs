@@ -109,6 +109,7 @@ fn truncated_and_garbage_never_panic() {
             LinkType::LinuxSll2,
             LinkType::Null,
             LinkType::Ppp,
+            LinkType::Fddi,
         ] {
             let _ = decode(lt, &buf);
         }
@@ -119,4 +120,37 @@ fn truncated_and_garbage_never_panic() {
 fn non_ip_is_not_an_error() {
     let arp = eth(0x0806, &[0u8; 28]);
     assert_eq!(decode(LinkType::Ethernet, &arp), Decoded::NonIp(None));
+}
+
+/// FDDI and 802.3 frames carry IP in 802.2 LLC/SNAP; other SAPs are not IP.
+#[test]
+fn llc_snap_over_fddi_and_802_3() {
+    let ip = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 53, b"hello");
+    let snap = |et: u16| {
+        let mut b = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+        b.extend_from_slice(&et.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b
+    };
+    let mut fddi = vec![0x50];
+    fddi.extend_from_slice(&[0u8; 12]);
+    fddi.extend_from_slice(&snap(0x0800));
+    assert!(matches!(decode(LinkType::Fddi, &fddi), Decoded::Packet(p) if p.proto == 17));
+    // 802.3: a length in place of the ethertype, then the same LLC/SNAP header.
+    let dot3 = eth((8 + ip.len()) as u16, &snap(0x0800));
+    assert!(matches!(
+        decode(LinkType::Ethernet, &dot3),
+        Decoded::Packet(_)
+    ));
+    // STP (DSAP/SSAP 0x42) is not IP; a cut SNAP header is a counted truncation.
+    let stp = eth(38, &[0x42, 0x42, 0x03, 0, 0, 0, 0]);
+    assert_eq!(decode(LinkType::Ethernet, &stp), Decoded::NonIp(None));
+    assert_eq!(
+        decode(LinkType::Fddi, &fddi[..17]),
+        Decoded::Drop(DropReason::Truncated)
+    );
+    assert_eq!(
+        decode(LinkType::Fddi, &fddi[..5]),
+        Decoded::Drop(DropReason::Truncated)
+    );
 }

@@ -130,7 +130,11 @@ impl DnsTracker {
             vlan: ep.vlan,
         };
         match self.pending.get(&key) {
-            Some(p) if same_question(&p.msg, &msg) || msg.qname.is_none() => {
+            // A response may drop the question, and an inverse query (IQUERY, opcode 1) has
+            // none: its response fills it in. Either way the id and endpoints match it.
+            Some(p)
+                if same_question(&p.msg, &msg) || msg.qname.is_none() || p.msg.qname.is_none() =>
+            {
                 if let Some(q) = self.pending.remove(&key) {
                     let rtt = ts.saturating_sub(q.ts).max(0);
                     out.push(txn(&key, q.ts, q.flow_id, &q.msg, Some(&msg), Some(rtt)));
@@ -196,11 +200,11 @@ fn txn(
     resp: Option<&DnsMessage>,
     rtt: Option<i64>,
 ) -> DnsTxn {
-    // The question comes from the query when it was seen, else from the response.
-    let q = if query.response {
-        resp.unwrap_or(query)
-    } else {
-        query
+    // The question comes from the query when it was seen (and had one), else from the
+    // response.
+    let q = match resp {
+        Some(r) if query.response || (query.qname.is_none() && r.qname.is_some()) => r,
+        _ => query,
     };
     DnsTxn {
         ts,
@@ -267,6 +271,36 @@ mod tests {
             vlan: Vlans::default(),
             flow_id: 1,
         }
+    }
+
+    /// An inverse query (IQUERY) carries no question; its response does. One transaction,
+    /// answered, named by the response's question.
+    #[test]
+    fn inverse_query_matches_its_response() {
+        let mut t = DnsTracker::new(10, 100);
+        let mut out = Vec::new();
+        let mut q = msg(34798, false, "");
+        q.qname = None;
+        q.qtype = 0;
+        q.opcode = 1;
+        let mut r = msg(34798, true, "[4.3.2.1]");
+        r.opcode = 1;
+        r.rcode = 0;
+        t.on_message(0, &ep(true), q, &mut out);
+        t.on_message(9, &ep(false), r, &mut out);
+        t.expire(1_000, &mut out);
+        assert_eq!(
+            out.len(),
+            1,
+            "one transaction, not an unanswered query and a response"
+        );
+        assert!(out[0].query_seen);
+        assert_eq!(out[0].qname, "[4.3.2.1]");
+        assert_eq!(
+            (out[0].opcode, out[0].qtype, out[0].rtt_ns),
+            (1, 1, Some(9))
+        );
+        assert_eq!(t.stats.responses_without_query, 0);
     }
 
     #[test]
