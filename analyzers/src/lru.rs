@@ -301,47 +301,6 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         }
     }
 
-    /// [`Lru::iter`] with mutable values. Cold path: allocates two vectors of one word per
-    /// slot (the order, then one `&mut` per slot handed out in that order).
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        let order: Vec<u32> = self.iter_slots().collect();
-        // Slot `i` is the `i`-th of the flattened chunks: every chunk but the last is full.
-        let mut nodes: Vec<Option<&mut Node<K, V>>> = self
-            .slots
-            .chunks
-            .iter_mut()
-            .flatten()
-            .map(Option::as_mut)
-            .collect();
-        order.into_iter().filter_map(move |i| {
-            let Node { key, val, .. } = nodes.get_mut(i as usize)?.take()?;
-            Some((&*key, val))
-        })
-    }
-
-    /// Slots of the live entries in [`Lru::iter`] order.
-    fn iter_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::successors(self.oldest(), |&i| {
-            self.slots.get(i).map(|n| n.prev).filter(|&p| p != NIL)
-        })
-    }
-
-    /// Removes (not counted as evictions) the entries `keep` rejects, visiting them in
-    /// [`Lru::iter`] order; the order of those kept does not change.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let mut cur = self.tail;
-        while cur != NIL {
-            let Some(n) = self.slots.get_mut(cur) else {
-                break;
-            };
-            let newer = n.prev;
-            if !keep(&n.key, &mut n.val) {
-                self.remove(cur);
-            }
-            cur = newer;
-        }
-    }
-
     /// Slots of all live entries, in slot order.
     pub fn indices(&self) -> Vec<u32> {
         self.slots
@@ -419,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn iterates_and_retains_least_recently_used_first() {
+    fn iterates_least_recently_used_first() {
         let mut l: Lru<u32, u32> = Lru::new(4);
         for k in 0..5 {
             l.entry(k, || k); // 0 is evicted
@@ -429,21 +388,16 @@ mod tests {
         let keys: Vec<u32> = l.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, [1, 3, 4, 2]);
         assert_eq!(l.iter().len(), 4);
-        for (_, v) in l.iter_mut() {
-            *v += 10;
-        }
-        let mut seen = Vec::new();
-        l.retain(|k, v| {
-            seen.push(*k);
-            *v != 13
-        });
-        assert_eq!(seen, [1, 3, 4, 2]);
-        let left: Vec<(u32, u32)> = l.iter().map(|(k, v)| (*k, *v)).collect();
-        assert_eq!(left, [(1, 11), (4, 14), (2, 12)]);
+        let i3 = l.index_of(&3).unwrap();
+        l.remove(i3);
+        let left: Vec<u32> = l.iter().map(|(k, _)| *k).collect();
+        assert_eq!(left, [1, 4, 2]);
         assert_eq!(l.evicted(), 1);
         assert_eq!(l.oldest().and_then(|i| l.get(i)).map(|(k, _)| *k), Some(1));
-        l.retain(|_, _| false);
-        assert_eq!(l.len(), 0);
+        for k in [1, 4, 2] {
+            let i = l.index_of(&k).unwrap();
+            l.remove(i);
+        }
         assert!(l.oldest().is_none());
         assert_eq!(l.iter().count(), 0);
     }
