@@ -108,7 +108,15 @@ pub struct CidrSet {
     blocks: Vec<Cidr>,
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,
+    /// Per first octet of an IPv4 address: [`NONE`] of that /8 is in the set, [`ALL`] of it
+    /// is, or [`SOME`] (scan `v4`). Most lookups end here: every detector asks for the zone
+    /// of both ends of every record.
+    v4_octet: Vec<u8>,
 }
+
+const NONE: u8 = 0;
+const ALL: u8 = 1;
+const SOME: u8 = 2;
 
 impl CidrSet {
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<CidrSet, String> {
@@ -126,16 +134,32 @@ impl CidrSet {
                 Cidr::V6 { net, len } => set.v6.push((mask6(len), net)),
             }
         }
+        set.v4_octet = (0..=255u32)
+            .map(|o| {
+                let lo = o << 24;
+                if set.v4.iter().any(|&(m, n)| m <= mask4(8) && lo & m == n) {
+                    ALL
+                } else if set.v4.iter().any(|&(m, n)| n & mask4(8) == lo) {
+                    SOME
+                } else {
+                    NONE
+                }
+            })
+            .collect();
         Ok(set)
     }
 
     /// Some block contains `ip` (as [`Cidr::contains`]: IPv4-mapped IPv6 as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match canonical(ip) {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.v4.iter().any(|&(m, n)| a & m == n)
-            }
+            IpAddr::V4(a) => match self.v4_octet.get(a.octets()[0] as usize) {
+                Some(&NONE) => false,
+                Some(&ALL) => true,
+                _ => {
+                    let a = u32::from(a);
+                    self.v4.iter().any(|&(m, n)| a & m == n)
+                }
+            },
             IpAddr::V6(a) => {
                 let a = u128::from(a);
                 self.v6.iter().any(|&(m, n)| a & m == n)
@@ -289,6 +313,17 @@ impl Network {
     }
 
     pub fn zone(&self, ip: IpAddr) -> Zone {
+        // IPv4 outside the /8s that hold special addresses (the usual case): one table
+        // lookup for the internal set, no special-address tests.
+        if let IpAddr::V4(a) = ip {
+            if !matches!(a.octets()[0], 0 | 127 | 169 | 224..=255) {
+                return if self.internal.contains(ip) {
+                    Zone::Internal
+                } else {
+                    Zone::External
+                };
+            }
+        }
         if is_special(ip) {
             Zone::Special
         } else if self.internal.contains(ip) {
@@ -336,6 +371,68 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
         assert!(Cidr::parse("::/129").is_err());
+    }
+
+    /// The per-octet table and the zone fast path agree with the definitions (block scan,
+    /// special first) over addresses at and around every /8 and block edge.
+    #[test]
+    fn fast_paths_match_the_definitions() {
+        let configs: [&[&str]; 4] = [
+            DEFAULT_INTERNAL,
+            &[
+                "10.0.0.0/7",
+                "172.16.5.0/24",
+                "203.0.113.9",
+                "169.254.0.0/16",
+            ],
+            &["0.0.0.0/0"],
+            &[],
+        ];
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut x: u32 = 0x9e37_79b9;
+        for o in 0..=255u32 {
+            for low in [0, 1, 0x10_0000, 0x10_0005, 0xfe_0001, 0xff_ffff] {
+                addrs.push(IpAddr::V4(Ipv4Addr::from(o << 24 | low)));
+            }
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                addrs.push(IpAddr::V4(Ipv4Addr::from(o << 24 | (x & 0xff_ffff))));
+            }
+        }
+        for a in [
+            "172.16.5.200",
+            "172.16.6.1",
+            "203.0.113.9",
+            "203.0.113.10",
+            "169.254.1.1",
+        ] {
+            addrs.push(ip(a));
+        }
+        addrs.push(ip("::ffff:10.1.2.3"));
+        addrs.push(ip("fd00::1"));
+        for items in configs {
+            let net = NetworkConfig {
+                internal: items.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }
+            .compile()
+            .unwrap();
+            let blocks: Vec<Cidr> = items.iter().map(|s| Cidr::parse(s).unwrap()).collect();
+            for &a in &addrs {
+                let inside = blocks.iter().any(|b| b.contains(a));
+                assert_eq!(net.internal.contains(a), inside, "{a} in {items:?}");
+                let want = if is_special(a) {
+                    Zone::Special
+                } else if inside {
+                    Zone::Internal
+                } else {
+                    Zone::External
+                };
+                assert_eq!(net.zone(a), want, "zone of {a} with {items:?}");
+            }
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
         [c] if plain(*c) => s,
         _ => s.trim().trim_matches('.'),
     };
-    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+    if crate::detectors::has_ascii_uppercase(t) {
         std::borrow::Cow::Owned(t.to_ascii_lowercase())
     } else {
         std::borrow::Cow::Borrowed(t)

@@ -15,7 +15,7 @@ use crate::net::Network;
 use crate::{Alert, Analyzer, Event, Severity, TsNanos, Vlans};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// The built-in list (see the file's header for the format).
@@ -110,10 +110,7 @@ pub struct SuffixDetector {
     cfg: SuffixConfig,
     net: Network,
     allow: Allowlist,
-    // foldhash: every DNS name and SNI walks its suffixes through this map.
-    suffixes: SuffixMap,
-    /// The longest key of `suffixes` (bytes): longer parts of a name are not looked up.
-    max_suffix_len: usize,
+    suffixes: SuffixIndex,
     dedupe: Dedupe,
     pub alerts: u64,
 }
@@ -121,20 +118,78 @@ pub struct SuffixDetector {
 /// The matched suffix (a key of `suffixes`) when `name` is strictly under one.
 type SuffixMap = HashMap<String, String, foldhash::fast::RandomState>;
 
-/// `max_len`: the longest key's length (no longer suffix of the name can be a key).
-fn find_suffix<'a>(suffixes: &SuffixMap, max_len: usize, name: &'a str) -> Option<&'a str> {
-    // Walk the suffixes of the name (what follows each dot) from the longest proper one,
-    // starting where they get no longer than `max_len`.
-    let start = name.len().saturating_sub(max_len.saturating_add(1));
-    for (i, &b) in name.as_bytes().iter().enumerate().skip(start) {
-        if b == b'.' {
-            let rest = name.get(i + 1..)?;
-            if suffixes.contains_key(rest) {
-                return Some(rest);
-            }
+/// The suffix list, looked up per DNS name, CNAME target, SNI and Host (foldhash maps).
+struct SuffixIndex {
+    map: SuffixMap,
+    /// The longest key (bytes): longer parts of a name are not looked up.
+    max_len: usize,
+    /// Every key's [`tail`]: a name can only be under a key whose tail is its own, so most
+    /// names (under no listed provider) take one lookup here instead of one per dot.
+    tails: HashSet<String, foldhash::fast::RandomState>,
+}
+
+/// The last two labels of `name` (all of it if it has fewer).
+fn tail(name: &str) -> &str {
+    match name.rfind('.') {
+        Some(i) => match name[..i].rfind('.') {
+            Some(j) => &name[j + 1..],
+            None => name,
+        },
+        None => name,
+    }
+}
+
+impl SuffixIndex {
+    fn new(map: SuffixMap) -> Self {
+        SuffixIndex {
+            max_len: map.keys().map(String::len).max().unwrap_or(0),
+            tails: map.keys().map(|k| tail(k).to_string()).collect(),
+            map,
         }
     }
-    None
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn kind(&self, suffix: &str) -> Option<&str> {
+        self.map.get(suffix).map(String::as_str)
+    }
+
+    /// The longest key `name` is strictly under.
+    fn find<'a>(&self, name: &'a str) -> Option<&'a str> {
+        // A key k that name is under (name = "….k") ends in name's last two labels when k
+        // has two or more, and is name's last label when it has one. The two last dots by a
+        // byte scan from the end (`rfind` costs more than the lookups on names this short).
+        let b = name.as_bytes();
+        let (mut last, mut second) = (None, None);
+        for i in (0..b.len()).rev() {
+            if b[i] == b'.' {
+                if last.is_some() {
+                    second = Some(i);
+                    break;
+                }
+                last = Some(i);
+            }
+        }
+        let last = last?;
+        let tail2 = second.map_or(name, |j| &name[j + 1..]);
+        if !self.tails.contains(tail2) && !self.tails.contains(&name[last + 1..]) {
+            return None;
+        }
+        // Walk the suffixes of the name (what follows each dot) from the longest proper one,
+        // starting where they get no longer than `max_len`.
+        let start = name.len().saturating_sub(self.max_len.saturating_add(1));
+        for (i, &b) in name.as_bytes().iter().enumerate().skip(start) {
+            if b == b'.' {
+                let rest = name.get(i + 1..)?;
+                if self.map.contains_key(rest) {
+                    return Some(rest);
+                }
+            }
+        }
+        None
+    }
 }
 
 impl SuffixDetector {
@@ -157,8 +212,7 @@ impl SuffixDetector {
             dedupe: Dedupe::new(cfg.cooldown_s, cfg.max_alert_keys),
             cfg,
             net,
-            max_suffix_len: suffixes.keys().map(String::len).max().unwrap_or(0),
-            suffixes,
+            suffixes: SuffixIndex::new(suffixes),
             alerts: 0,
         })
     }
@@ -182,7 +236,7 @@ impl SuffixDetector {
             return;
         }
         let name = super::normalized(raw_name);
-        let Some(suffix) = find_suffix(&self.suffixes, self.max_suffix_len, &name) else {
+        let Some(suffix) = self.suffixes.find(&name) else {
             return;
         };
         if self.allow.name(&name) || self.allow.src(client) {
@@ -199,7 +253,7 @@ impl SuffixDetector {
             return;
         }
         let customer = format!("{}.{suffix}", head.rsplit('.').next().unwrap_or(head));
-        let kind = self.suffixes.get(suffix).cloned().unwrap_or_default();
+        let kind = self.suffixes.kind(suffix).unwrap_or_default().to_string();
         let host = HostKey::new(vlan, client);
         let det = self.cat.id();
         let key = format!("{det}|{}|{customer}", host.label());
@@ -321,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn find_suffix_walks_from_the_longest_proper_suffix() {
+    fn find_walks_from_the_longest_proper_suffix() {
         // The walk before the length bound: every dot, left to right.
         fn reference<'a>(m: &SuffixMap, name: &'a str) -> Option<&'a str> {
             let mut rest = name;
@@ -337,7 +391,7 @@ mod tests {
         for s in ["duckdns.org", "org", "a.b.c.example", "x.y"] {
             m.insert(s.into(), String::new());
         }
-        let max = m.keys().map(String::len).max().unwrap();
+        let index = SuffixIndex::new(m.clone());
         for n in [
             "duckdns.org",
             "a.duckdns.org",
@@ -349,11 +403,16 @@ mod tests {
             "x.y",
             "w.x.y.",
             "日本.duckdns.org",
+            "b.c.example",
+            "c.example",
+            "org",
+            "x.org",
+            "a.x.org",
             "",
             ".",
             "..",
         ] {
-            assert_eq!(find_suffix(&m, max, n), reference(&m, n), "{n:?}");
+            assert_eq!(index.find(n), reference(&m, n), "{n:?}");
         }
     }
 
