@@ -139,7 +139,7 @@ impl CidrSet {
                 let lo = o << 24;
                 if set.v4.iter().any(|&(m, n)| m <= mask4(8) && lo & m == n) {
                     ALL
-                } else if set.v4.iter().any(|&(m, n)| n & mask4(8) == lo) {
+                } else if set.v4.iter().any(|&(_, n)| n & mask4(8) == lo) {
                     SOME
                 } else {
                     NONE
