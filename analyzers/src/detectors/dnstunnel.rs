@@ -146,6 +146,51 @@ fn hash64(seed: &foldhash::fast::RandomState, s: &str) -> u64 {
     seed.hash_one(s)
 }
 
+/// Hashes inline before the first spill into a [`HashSet64`].
+const INLINE_HASHES: usize = 8;
+
+/// A set of name hashes that starts inline: most (client, domain) and client keys see a
+/// handful of names in their window, and a key made and evicted per query (a busy mirror
+/// port fills the key cap) then costs no set allocation.
+#[derive(Default)]
+struct NameHashes {
+    inline: smallvec::SmallVec<[u64; INLINE_HASHES]>,
+    spilled: Option<HashSet64>,
+}
+
+impl NameHashes {
+    fn len(&self) -> usize {
+        self.spilled
+            .as_ref()
+            .map_or(self.inline.len(), HashSet::len)
+    }
+
+    fn contains(&self, h: u64) -> bool {
+        match &self.spilled {
+            Some(s) => s.contains(&h),
+            None => self.inline.contains(&h),
+        }
+    }
+
+    /// True when `h` was not in the set.
+    fn insert(&mut self, h: u64) -> bool {
+        if let Some(s) = &mut self.spilled {
+            return s.insert(h);
+        }
+        if self.inline.contains(&h) {
+            return false;
+        }
+        if self.inline.len() < INLINE_HASHES {
+            self.inline.push(h);
+        } else {
+            let mut s: HashSet64 = self.inline.drain(..).collect();
+            s.insert(h);
+            self.spilled = Some(s);
+        }
+        true
+    }
+}
+
 /// Heuristic: does a DNS label look machine-generated? Scores vowel scarcity, long runs of
 /// non-vowels, high entropy, letters mixed with digits, and length.
 pub fn looks_random(label: &str, min_len: usize) -> bool {
@@ -222,7 +267,7 @@ fn skip_name(name: &str) -> bool {
 
 struct TunnelState {
     window_start: TsNanos,
-    subdomains: HashSet64,
+    subdomains: NameHashes,
     /// Unique subdomains seen (saturates at the set's cap).
     queries: u64,
     long_names: u64,
@@ -239,7 +284,7 @@ impl TunnelState {
     fn new(t: TsNanos) -> Self {
         TunnelState {
             window_start: t,
-            subdomains: HashSet64::default(),
+            subdomains: NameHashes::default(),
             queries: 0,
             long_names: 0,
             txt_null: 0,
@@ -307,9 +352,9 @@ impl DnsTunnel {
             *st = TunnelState::new(d.ts);
         }
         st.queries += 1;
-        if !sub.is_empty() && st.subdomains.len() < cfg.max_subdomains_per_key {
-            st.subdomains.insert(hash64(&self.seed, sub));
-        }
+        let new_sub = !sub.is_empty()
+            && st.subdomains.len() < cfg.max_subdomains_per_key
+            && st.subdomains.insert(hash64(&self.seed, sub));
         let max_label = longest_label(&name);
         st.max_label = st.max_label.max(max_label);
         st.max_name = st.max_name.max(name.len());
@@ -319,11 +364,14 @@ impl DnsTunnel {
         if d.qtype == QTYPE_TXT || d.qtype == QTYPE_NULL {
             st.txt_null += 1;
         }
-        // Entropy of the subdomain's characters without the dots between its labels.
-        let (h, n) = entropy_skipping(sub, b'.');
-        if n >= 8 {
-            st.entropy_sum += h;
-            st.entropy_n += 1;
+        // Entropy of the subdomain's characters without the dots between its labels, over
+        // the distinct subdomains (a name asked again would only weight the mean).
+        if new_sub {
+            let (h, n) = entropy_skipping(sub, b'.');
+            if n >= 8 {
+                st.entropy_sum += h;
+                st.entropy_n += 1;
+            }
         }
         if st.samples.len() < 3 && !sub.is_empty() {
             st.samples.push(name.to_string());
@@ -432,10 +480,10 @@ impl Analyzer for DnsTunnel {
 
 struct DgaState {
     window_start: TsNanos,
-    nx_names: HashSet64,
+    nx_names: NameHashes,
     nx_total: u64,
     random_names: u64,
-    domains: HashSet64,
+    domains: NameHashes,
     samples: Vec<String>,
     last_server: Option<(std::net::IpAddr, u16, u8)>,
 }
@@ -444,10 +492,10 @@ impl DgaState {
     fn new(t: TsNanos) -> Self {
         DgaState {
             window_start: t,
-            nx_names: HashSet64::default(),
+            nx_names: NameHashes::default(),
             nx_total: 0,
             random_names: 0,
-            domains: HashSet64::default(),
+            domains: NameHashes::default(),
             samples: Vec::new(),
             last_server: None,
         }
@@ -503,7 +551,7 @@ impl Dga {
         st.nx_total += 1;
         st.last_server = Some((d.server_ip, d.server_port, d.proto));
         let h = hash64(&self.seed, &name);
-        if st.nx_names.contains(&h) || st.nx_names.len() >= cap {
+        if st.nx_names.contains(h) || st.nx_names.len() >= cap {
             return;
         }
         st.nx_names.insert(h);
@@ -597,7 +645,25 @@ impl Analyzer for Dga {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::detectors::testutil::*;
+
+    #[test]
+    fn name_hashes_is_a_set_across_the_spill() {
+        let mut s = NameHashes::default();
+        let mut reference = std::collections::HashSet::new();
+        for i in 0..40u64 {
+            let h = (i % 23).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            assert_eq!(s.insert(h), reference.insert(h), "insert {i}");
+            assert_eq!(s.len(), reference.len());
+            assert!(s.contains(h));
+        }
+        assert!(!s.contains(1));
+        assert!(
+            s.spilled.is_some(),
+            "23 distinct hashes spill past the inline ones"
+        );
+    }
 
     /// Deterministic pseudo-random lowercase/digit string.
     pub fn rand_label(seed: u64, len: usize) -> String {
