@@ -302,7 +302,9 @@ pub struct DnsTunnel {
     cfg: DnsTunnelConfig,
     allow: Allowlist,
     window: i64,
-    keys: Bounded<(HostKey, String), TunnelState>,
+    /// By (client, seeded hash of the registrable domain): no copy of the domain per key,
+    /// and the alert takes the domain from the query that raised it.
+    keys: Bounded<(HostKey, u64), TunnelState>,
     dedupe: Dedupe,
     seed: foldhash::fast::RandomState,
     pub alerts: u64,
@@ -342,12 +344,9 @@ impl DnsTunnel {
         let host = HostKey::new(d.vlan, d.client_ip);
         let cfg = &self.cfg;
         let window = self.window;
-        let st = self.keys.entry_by(
-            &(host, reg),
-            |k| k.0 == host && k.1 == reg,
-            || (host, reg.to_string()),
-            || TunnelState::new(d.ts),
-        );
+        let st = self
+            .keys
+            .entry((host, hash64(&self.seed, reg)), || TunnelState::new(d.ts));
         if d.ts.saturating_sub(st.window_start) > window {
             *st = TunnelState::new(d.ts);
         }
