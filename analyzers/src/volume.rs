@@ -228,15 +228,26 @@ impl Volume {
 
     /// The `k` hosts that sent the most in the last complete bucket (host label, bytes).
     pub fn top_talkers(&self, k: usize) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self
+        let mut v: Vec<(u64, &HostKey)> = self
             .hosts
             .iter()
             .filter(|(_, h)| h.last_bucket_bytes > 0)
-            .map(|(k, h)| (k.label(), h.last_bucket_bytes))
+            .map(|(key, h)| (h.last_bucket_bytes, key))
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(k);
-        v
+        if k == 0 {
+            return Vec::new();
+        }
+        // Only hosts at or above the k-th largest count can be in the result: label (and
+        // sort) those, not every host (this runs at every metrics update).
+        if v.len() > k {
+            v.select_nth_unstable_by(k - 1, |a, b| b.0.cmp(&a.0));
+            let kth = v[k - 1].0;
+            v.retain(|&(bytes, _)| bytes >= kth);
+        }
+        let mut top: Vec<(String, u64)> = v.into_iter().map(|(b, key)| (key.label(), b)).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(k);
+        top
     }
 
     /// Judges `key`'s buckets before `upto` in index order (alerting on spikes) and updates
@@ -656,6 +667,33 @@ mod tests {
         f.bytes_toserver = bytes;
         f.flow_id = t as u64 * 1000 + bytes % 997;
         Event::Flow(f)
+    }
+
+    #[test]
+    fn top_talkers_is_the_sorted_prefix() {
+        let mut v = vol(60.0, 5);
+        let mut out = Vec::new();
+        for i in 0..200u64 {
+            // Many ties (7 distinct counts), so the cut falls inside a run of equal counts.
+            let src = format!("10.0.{}.{}", i / 100, i % 100 + 1);
+            v.on_event(
+                &out_flow(5, &src, "203.0.113.1", (i % 7 + 1) * 1_000),
+                &mut out,
+            );
+        }
+        v.on_tick(ts(61), &mut out);
+        let mut all: Vec<(String, u64)> = v
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.last_bucket_bytes > 0)
+            .map(|(k, h)| (k.label(), h.last_bucket_bytes))
+            .collect();
+        assert_eq!(all.len(), 200);
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [0, 1, 5, 28, 29, 30, 100, 199, 200, 500] {
+            let want: Vec<_> = all.iter().take(k).cloned().collect();
+            assert_eq!(v.top_talkers(k), want, "k = {k}");
+        }
     }
 
     #[test]
