@@ -76,23 +76,24 @@ fn plain_name_text(n: &Name) -> Option<String> {
     if n.is_root() {
         return None;
     }
-    let mut s = String::with_capacity(n.len());
-    for (i, label) in n.iter().enumerate() {
-        if label.is_empty() || label.starts_with(b"xn--") {
+    // Bytes first, one UTF-8 check at the end (every byte kept is ASCII): a check per label
+    // cost more than the copy.
+    let mut s = Vec::with_capacity(n.len());
+    for label in n.iter() {
+        let (&first, rest) = label.split_first()?;
+        let inner = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if !(first.is_ascii_alphanumeric() || first == b'_' || first == b'*')
+            || !rest.iter().all(|&b| inner(b))
+            || label.starts_with(b"xn--")
+        {
             return None;
         }
-        let plain = label.iter().enumerate().all(|(j, &b)| {
-            b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && j > 0) || (b == b'*' && j == 0)
-        });
-        if !plain {
-            return None;
+        if !s.is_empty() {
+            s.push(b'.');
         }
-        if i > 0 {
-            s.push('.');
-        }
-        s.push_str(std::str::from_utf8(label).ok()?);
+        s.extend_from_slice(label);
     }
-    Some(s)
+    String::from_utf8(s).ok()
 }
 
 /// Parses one DNS message; `None` if not even the header and question can be read.

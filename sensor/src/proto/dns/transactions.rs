@@ -99,7 +99,7 @@ impl DnsTracker {
                 // Same id, other question: the old one will not be answered.
                 if let Some(old) = self.pending.remove(&key) {
                     self.stats.unanswered += 1;
-                    out.push(txn(&key, old.ts, old.flow_id, &old.msg, None, None));
+                    out.push(txn(&key, old.ts, old.flow_id, old.msg, None, None));
                 }
             }
             while self.pending.len() >= self.max_pending {
@@ -137,12 +137,12 @@ impl DnsTracker {
             {
                 if let Some(q) = self.pending.remove(&key) {
                     let rtt = ts.saturating_sub(q.ts).max(0);
-                    out.push(txn(&key, q.ts, q.flow_id, &q.msg, Some(&msg), Some(rtt)));
+                    out.push(txn(&key, q.ts, q.flow_id, q.msg, Some(msg), Some(rtt)));
                 }
             }
             _ => {
                 self.stats.responses_without_query += 1;
-                out.push(txn(&key, ts, ep.flow_id, &msg, Some(&msg), None));
+                out.push(txn(&key, ts, ep.flow_id, msg.clone(), Some(msg), None));
             }
         }
     }
@@ -174,7 +174,7 @@ impl DnsTracker {
             if self.pending.get(&key).is_some_and(|p| p.ts == ts) {
                 if let Some(q) = self.pending.remove(&key) {
                     self.stats.unanswered += 1;
-                    out.push(txn(&key, q.ts, q.flow_id, &q.msg, None, None));
+                    out.push(txn(&key, q.ts, q.flow_id, q.msg, None, None));
                     return true;
                 }
             }
@@ -192,19 +192,33 @@ fn same_question(a: &DnsMessage, b: &DnsMessage) -> bool {
         }
 }
 
+/// The transaction of `query` and its response. Both are consumed: the name and the answers
+/// move into the record instead of being copied.
 fn txn(
     key: &TxKey,
     ts: TsNanos,
     flow_id: u64,
-    query: &DnsMessage,
-    resp: Option<&DnsMessage>,
+    query: DnsMessage,
+    resp: Option<DnsMessage>,
     rtt: Option<i64>,
 ) -> DnsTxn {
+    let query_seen = !query.response;
+    let (mut rcode, mut aa, mut tc, mut ra) = (None, false, false, false);
+    let mut answers = Vec::new();
     // The question comes from the query when it was seen (and had one), else from the
     // response.
     let q = match resp {
-        Some(r) if query.response || (query.qname.is_none() && r.qname.is_some()) => r,
-        _ => query,
+        Some(mut r) => {
+            rcode = Some(r.rcode);
+            (aa, tc, ra) = (r.aa, r.tc, r.ra);
+            answers = std::mem::take(&mut r.answers);
+            if query.response || (query.qname.is_none() && r.qname.is_some()) {
+                r
+            } else {
+                query
+            }
+        }
+        None => query,
     };
     DnsTxn {
         ts,
@@ -217,18 +231,18 @@ fn txn(
         vlan: key.vlan,
         community_id: community_id_v1(0, key.client, key.server, key.proto, key.cport, key.sport),
         id: key.id,
-        qname: q.qname.clone().unwrap_or_default(),
+        qname: q.qname.unwrap_or_default(),
         qtype: q.qtype,
         qclass: q.qclass,
         opcode: q.opcode,
-        rcode: resp.map(|r| r.rcode),
-        answers: resp.map(|r| r.answers.clone()).unwrap_or_default(),
-        authoritative: resp.is_some_and(|r| r.aa),
-        truncated: resp.is_some_and(|r| r.tc),
+        rcode,
+        answers,
+        authoritative: aa,
+        truncated: tc,
         recursion_desired: q.rd,
-        recursion_available: resp.is_some_and(|r| r.ra),
+        recursion_available: ra,
         rtt_ns: rtt,
-        query_seen: !query.response,
+        query_seen,
     }
 }
 
