@@ -98,6 +98,14 @@ fn plain_name_text(n: &Name) -> Option<String> {
 
 /// Parses one DNS message; `None` if not even the header and question can be read.
 pub fn parse_message(bytes: &[u8]) -> Option<DnsMessage> {
+    if let Some(m) = super::wire::parse_simple(bytes) {
+        return Some(m);
+    }
+    parse_with_hickory(bytes)
+}
+
+/// [`parse_message`] by hickory alone (what `wire` is tested against).
+pub(super) fn parse_with_hickory(bytes: &[u8]) -> Option<DnsMessage> {
     match Message::from_vec(bytes) {
         Ok(m) => Some(from_full(&m)),
         Err(_) => parse_partial(bytes),
