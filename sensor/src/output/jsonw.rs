@@ -90,6 +90,19 @@ impl<'a> Obj<'a> {
         self
     }
 
+    /// Any key (escaped, unlike the writer's literals) with a serde_json value, as a
+    /// flattened map's entries are written.
+    pub fn value(&mut self, k: &str, v: &serde_json::Value) -> &mut Self {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        string(self.out, k);
+        self.out.push(b':');
+        let _ = serde_json::to_writer(&mut *self.out, v);
+        self
+    }
+
     pub fn close(&mut self) {
         self.out.push(b'}');
     }
