@@ -199,6 +199,72 @@ pub fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
     n
 }
 
+/// Longest IPv6 text: eight groups of four hex digits and seven colons.
+pub const IPV6_TEXT_MAX: usize = 39;
+
+/// An IPv6 address as `Ipv6Addr`'s `Display` writes it into `buf`; returns its length:
+/// `::ffff:a.b.c.d` when v4-mapped, else lower-case hex groups with the first longest run
+/// of two or more zero groups as `::`.
+pub fn ipv6_text(a: Ipv6Addr, buf: &mut [u8; IPV6_TEXT_MAX]) -> usize {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        buf[..7].copy_from_slice(b"::ffff:");
+        let mut b4 = [0u8; 15];
+        let n = ipv4_text(v4.octets(), &mut b4);
+        buf[7..7 + n].copy_from_slice(&b4[..n]);
+        return 7 + n;
+    }
+    let seg = a.segments();
+    let (mut best, mut best_len, mut run) = (0usize, 0usize, 0usize);
+    for (i, &s) in seg.iter().enumerate() {
+        run = if s == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            best_len = run;
+            best = i + 1 - run;
+        }
+    }
+    if best_len < 2 {
+        return hex_groups(&seg, buf, 0);
+    }
+    let n = hex_groups(&seg[..best], buf, 0);
+    buf[n..n + 2].copy_from_slice(b"::");
+    hex_groups(&seg[best + best_len..], buf, n + 2)
+}
+
+/// `groups` as `{:x}` joined by `:`, from `buf[n]` on; returns the end.
+fn hex_groups(groups: &[u16], buf: &mut [u8; IPV6_TEXT_MAX], mut n: usize) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &g) in groups.iter().enumerate() {
+        if i > 0 {
+            buf[n] = b':';
+            n += 1;
+        }
+        // From the highest non-zero nibble (at least one digit).
+        for shift in [12u32, 8, 4, 0] {
+            if g >> shift != 0 || shift == 0 {
+                buf[n] = HEX[usize::from((g >> shift) & 15)];
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Appends `ip` as its `Display` text.
+pub fn push_ip_bytes(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(a.octets(), &mut buf);
+            out.extend_from_slice(&buf[..n]);
+        }
+        IpAddr::V6(a) => {
+            let mut buf = [0u8; IPV6_TEXT_MAX];
+            let n = ipv6_text(a, &mut buf);
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
 /// Appends `ip` as its `Display` text.
 pub fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
@@ -208,8 +274,9 @@ pub fn push_ip(out: &mut String, ip: IpAddr) {
             out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
         }
         IpAddr::V6(a) => {
-            use std::fmt::Write;
-            let _ = write!(out, "{a}");
+            let mut buf = [0u8; IPV6_TEXT_MAX];
+            let n = ipv6_text(a, &mut buf);
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
         }
     }
 }
@@ -526,5 +593,71 @@ mod tests {
             ..Default::default()
         };
         assert!(c.compile().unwrap_err().starts_with("network.proxies"));
+    }
+
+    #[test]
+    fn addresses_match_display_on_every_zero_run_shape() {
+        let check = |v: IpAddr| {
+            let mut a = b"x".to_vec();
+            push_ip_bytes(&mut a, v);
+            assert_eq!(String::from_utf8(a).unwrap(), format!("x{v}"));
+            let mut s = "y".to_string();
+            push_ip(&mut s, v);
+            assert_eq!(s, format!("y{v}"));
+        };
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..4 {
+            // Every pattern of zero and non-zero groups, with groups of 1 to 4 hex digits.
+            for mask in 0u32..256 {
+                let r = next();
+                let seg: [u16; 8] = std::array::from_fn(|i| {
+                    let width = ((r >> (i * 2)) & 3) as u32 * 4 + 4;
+                    let g = (r >> (16 + i * 5)) as u16 | 1;
+                    if mask >> i & 1 == 1 {
+                        g & ((1u32 << width) - 1) as u16
+                    } else {
+                        0
+                    }
+                });
+                check(IpAddr::V6(std::net::Ipv6Addr::from(seg)));
+            }
+        }
+        for _ in 0..5_000 {
+            let r = next();
+            check(IpAddr::V4(std::net::Ipv4Addr::from((r >> 32) as u32)));
+            check(IpAddr::V4(std::net::Ipv4Addr::from(r as u32 & 0x0a0b_0c0d)));
+            // v4-mapped and v4-compatible (the latter prints as plain groups).
+            check(IpAddr::V6(
+                std::net::Ipv4Addr::from(r as u32).to_ipv6_mapped(),
+            ));
+            check(IpAddr::V6(
+                std::net::Ipv4Addr::from(r as u32).to_ipv6_compatible(),
+            ));
+            check(IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(r) << 64 | u128::from(next()),
+            )));
+        }
+        for s in [
+            "::",
+            "::1",
+            "1::",
+            "::ffff:0.0.0.0",
+            "::ffff:1.2.3.4",
+            "::fffe:1.2.3.4",
+            "64:ff9b::1.2.3.4",
+            "1:0:0:1:0:0:0:1",
+            "1:0:0:1:0:0:1:1",
+            "0:1:0:1:0:1:0:1",
+            "2001:db8:0:0:1:0:0:1",
+            "fe80::ffff:ffff:ffff:ffff",
+        ] {
+            check(s.parse().unwrap());
+        }
     }
 }

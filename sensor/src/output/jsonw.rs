@@ -7,7 +7,6 @@
 //! all floats, are handed to serde_json itself), which the tests in `eve.rs` check against the
 //! serde structs on hostile names.
 
-use std::io::Write;
 use std::net::IpAddr;
 
 /// Appends `"key":value` pairs to a JSON object under construction in `out`.
@@ -90,6 +89,19 @@ impl<'a> Obj<'a> {
         self
     }
 
+    /// Any key (escaped, unlike the writer's literals) with a serde_json value, as a
+    /// flattened map's entries are written.
+    pub fn value(&mut self, k: &str, v: &serde_json::Value) -> &mut Self {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        string(self.out, k);
+        self.out.push(b':');
+        let _ = serde_json::to_writer(&mut *self.out, v);
+        self
+    }
+
     pub fn close(&mut self) {
         self.out.push(b'}');
     }
@@ -98,7 +110,7 @@ impl<'a> Obj<'a> {
 /// Appends `s` as a JSON string. Clean printable text (the common case) is copied as it is;
 /// anything with a quote, backslash or control byte goes through serde_json's escaper.
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if is_clean(s.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
@@ -107,22 +119,35 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Appends the text form of an address (as `Display` writes it), IPv4 without `fmt`.
-pub fn ip(out: &mut Vec<u8>, v: IpAddr) {
-    match v {
-        IpAddr::V4(a) => {
-            let mut b = itoa::Buffer::new();
-            for (i, o) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(b.format(o).as_bytes());
-            }
-        }
-        IpAddr::V6(_) => {
-            let _ = write!(out, "{v}");
+/// No byte needs escaping (none below 0x20, no `"`, no `\`). Eight bytes a step: the bit
+/// tricks `(x - 0x01..) & !x & 0x80..` (some byte is zero) and `(x - 0x20..) & !x & 0x80..`
+/// (some byte is below 0x20) are exact as yes/no answers; the tail byte by byte. This runs
+/// on every string of every flow and DNS record.
+fn is_clean(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        // Always 8 bytes; zeros otherwise would only send the text to serde_json.
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        let quote = x ^ (LO * u64::from(b'"'));
+        let backslash = x ^ (LO * u64::from(b'\\'));
+        let hits = (x.wrapping_sub(LO * 0x20) & !x)
+            | (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash);
+        if hits & HI != 0 {
+            return false;
         }
     }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// Appends the text form of an address exactly as `Display` writes it, without `fmt`.
+pub fn ip(out: &mut Vec<u8>, v: IpAddr) {
+    analyzers::net::push_ip_bytes(out, v);
 }
 
 /// Appends a byte as two lower-case hex digits (`{:02x}`), quoted.
@@ -186,5 +211,27 @@ mod tests {
                 serde_json::to_string(&0.1f64).unwrap()
             )
         );
+    }
+
+    #[test]
+    fn clean_check_matches_serde_json_at_every_position() {
+        // Every ASCII byte at every offset of strings up to 19 bytes (chunks and tails).
+        for len in 1..20 {
+            for pos in 0..len {
+                for b in 0u8..=0x7f {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    let s = std::str::from_utf8(&v).unwrap();
+                    let mut a = Vec::new();
+                    string(&mut a, s);
+                    assert_eq!(a, serde_json::to_vec(s).unwrap(), "{s:?}");
+                    let clean = b >= 0x20 && b != b'"' && b != b'\\';
+                    assert_eq!(is_clean(&v), clean, "{v:?}");
+                }
+            }
+        }
+        // Multi-byte UTF-8 (bytes above 0x7f) is clean text.
+        assert!(is_clean("日本語.example.com\u{7f}\u{202e}".as_bytes()));
+        assert!(!is_clean("日本語.example.com\u{1f}".as_bytes()));
     }
 }

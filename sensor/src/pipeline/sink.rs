@@ -283,6 +283,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             let mut last_state_save = Instant::now();
             let mut last_flush = Instant::now();
             let mut line = Vec::with_capacity(1024);
+            let mut counters = OutCounters::default();
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
             let mut last_views = Instant::now();
@@ -332,11 +333,12 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     Err(RecvTimeoutError::Timeout) => false,
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
-                emit_records(&mut analyzers, &mut eve, &metrics, &mut line);
+                emit_records(&mut analyzers, &mut eve, &metrics, &mut counters, &mut line);
                 emit_alerts(
                     &mut alerts,
                     &mut eve,
                     &metrics,
+                    &mut counters,
                     &mut rep,
                     &mut line,
                     am.as_ref(),
@@ -361,11 +363,12 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     a.on_tick(now, &mut alerts);
                 }
             }
-            emit_records(&mut analyzers, &mut eve, &metrics, &mut line);
+            emit_records(&mut analyzers, &mut eve, &metrics, &mut counters, &mut line);
             emit_alerts(
                 &mut alerts,
                 &mut eve,
                 &metrics,
+                &mut counters,
                 &mut rep,
                 &mut line,
                 am.as_ref(),
@@ -398,9 +401,14 @@ struct EventCounters {
     flow: prometheus::IntCounter,
     dns: prometheus::IntCounter,
     smtp: prometheus::IntCounter,
-    flows_by_proto: std::collections::HashMap<&'static str, prometheus::IntCounter>,
-    dns_queries: std::collections::HashMap<(&'static str, &'static str), prometheus::IntCounter>,
+    flows_by_proto: Children<&'static str>,
+    dns_queries: Children<(&'static str, &'static str)>,
 }
+
+/// Counter children by label values, on foldhash: SipHash of the labels cost about what
+/// the `with_label_values` lookup it replaces did.
+type Children<K> =
+    std::collections::HashMap<K, prometheus::IntCounter, foldhash::fast::RandomState>;
 
 impl EventCounters {
     fn new(m: &Metrics) -> Self {
@@ -428,6 +436,42 @@ impl EventCounters {
         self.dns_queries
             .entry((qtype, rcode))
             .or_insert_with(|| m.dns_queries.with_label_values(&[qtype, rcode]))
+    }
+}
+
+/// The analyze thread's per-record counters, resolved on first use and kept (as
+/// [`EventCounters`] does for the sink): `kizuki_events_total{type}` of records and alerts,
+/// `kizuki_alerts_total{detector,severity}`. Lazily, so a label set appears in `/metrics`
+/// only once it has counted something, as before.
+#[derive(Default)]
+struct OutCounters {
+    /// A handful of types (`inventory`, `alert`): a scan beats hashing them.
+    events: Vec<(&'static str, prometheus::IntCounter)>,
+    alerts: Children<(&'static str, &'static str)>,
+}
+
+impl OutCounters {
+    fn event(&mut self, m: &Metrics, event_type: &'static str) -> &prometheus::IntCounter {
+        let i = match self.events.iter().position(|(t, _)| *t == event_type) {
+            Some(i) => i,
+            None => {
+                let c = m.events.with_label_values(&[event_type]);
+                self.events.push((event_type, c));
+                self.events.len() - 1
+            }
+        };
+        &self.events[i].1
+    }
+
+    fn alert(
+        &mut self,
+        m: &Metrics,
+        detector: &'static str,
+        severity: &'static str,
+    ) -> &prometheus::IntCounter {
+        self.alerts
+            .entry((detector, severity))
+            .or_insert_with(|| m.alerts.with_label_values(&[detector, severity]))
     }
 }
 
@@ -495,6 +539,7 @@ fn emit_records(
     analyzers: &mut [Box<dyn Analyzer>],
     eve: &mut EveWriter,
     m: &Metrics,
+    c: &mut OutCounters,
     line: &mut Vec<u8>,
 ) {
     let mut records = Vec::new();
@@ -507,7 +552,7 @@ fn emit_records(
             analyzers::Record::Inventory(c) => crate::output::eve::write_inventory(line, c),
         }
         eve.write_event(line, r.ts());
-        m.events.with_label_values(&[r.event_type()]).inc();
+        c.event(m, r.event_type()).inc();
     }
 }
 
@@ -515,6 +560,7 @@ fn emit_alerts(
     alerts: &mut Vec<Alert>,
     eve: &mut EveWriter,
     m: &Metrics,
+    c: &mut OutCounters,
     rep: &mut SinkReport,
     line: &mut Vec<u8>,
     am: Option<&AlertSender>,
@@ -531,9 +577,7 @@ fn emit_alerts(
             *rep.alerts_by_detector
                 .entry(a.detector.to_string())
                 .or_default() += 1;
-            m.alerts
-                .with_label_values(&[a.detector, a.severity.as_str()])
-                .inc();
+            c.alert(m, a.detector, a.severity.as_str()).inc();
             if a.detector == "mail_attachment" {
                 count_mail_reasons(m, &a);
             }
@@ -543,7 +587,7 @@ fn emit_alerts(
         eve.write_event(line, a.ts);
         // Only `kizuki report` reads the alert log: a sensor does not pay for it.
         if !rep.keep_alert_log {
-            m.events.with_label_values(&["alert"]).inc();
+            c.event(m, "alert").inc();
             continue;
         }
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
@@ -557,7 +601,7 @@ fn emit_alerts(
                 None => {}
             }
         }
-        m.events.with_label_values(&["alert"]).inc();
+        c.event(m, "alert").inc();
     }
 }
 
