@@ -33,10 +33,20 @@ pub fn proto_name(proto: u8) -> std::borrow::Cow<'static, str> {
 
 /// Up to two VLAN ids (outer first), as Zeek's `id.ctx.vlan` / `id.ctx.inner_vlan`.
 /// Deeper tags (QinQinQ) are not part of the key, as in Zeek.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Vlans {
     pub outer: Option<u16>,
     pub inner: Option<u16>,
+}
+
+/// One word for the hasher, not two discriminants and two ids: VLANs are part of every flow
+/// key and host key, hashed on every packet. Equal values give equal words (and unequal
+/// values unequal ones: bit 16 says an id is there).
+impl std::hash::Hash for Vlans {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let id = |v: Option<u16>| v.map_or(0, |v| u32::from(v) | 1 << 16);
+        state.write_u64(u64::from(id(self.outer)) | u64::from(id(self.inner)) << 32);
+    }
 }
 
 impl Vlans {

@@ -29,10 +29,24 @@ pub fn shard_of(vlan: Vlans, a: IpAddr, b: IpAddr, shards: usize) -> usize {
     }
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let mut h = foldhash::fast::FixedState::with_seed(0x6b69_7a75_6b69).build_hasher();
-    vlan.hash(&mut h);
+    hash_vlans_as_derived(vlan, &mut h);
     lo.hash(&mut h);
     hi.hash(&mut h);
     (h.finish() % shards as u64) as usize
+}
+
+/// What `#[derive(Hash)]` on `Vlans` fed the hasher (`Vlans` now hashes as one word): the
+/// shard of a host pair, and so every flow id a capture gets, stays what it was.
+fn hash_vlans_as_derived(v: Vlans, h: &mut impl Hasher) {
+    for id in [v.outer, v.inner] {
+        match id {
+            None => h.write_isize(0),
+            Some(x) => {
+                h.write_isize(1);
+                h.write_u16(x);
+            }
+        }
+    }
 }
 
 /// Counters kept locally and added to Prometheus once per tick (no shared-cache-line
@@ -355,5 +369,36 @@ impl Dispatcher {
         });
         self.publish_counts();
         (self.total_packets, self.first_ts, self.now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Vlans` as it was declared, with the derived `Hash` shards were computed from.
+    #[derive(Hash)]
+    struct DerivedVlans {
+        outer: Option<u16>,
+        inner: Option<u16>,
+    }
+
+    #[test]
+    fn shards_hash_vlans_as_the_derive_did() {
+        for (outer, inner) in [
+            (None, None),
+            (Some(0), None),
+            (Some(100), Some(200)),
+            (Some(4095), Some(1)),
+        ] {
+            let hash = |f: &dyn Fn(&mut foldhash::fast::FoldHasher)| {
+                let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+                f(&mut h);
+                h.finish()
+            };
+            let old = hash(&|h| DerivedVlans { outer, inner }.hash(h));
+            let new = hash(&|h| hash_vlans_as_derived(Vlans { outer, inner }, h));
+            assert_eq!(old, new, "{outer:?} {inner:?}");
+        }
     }
 }
