@@ -4,7 +4,7 @@ use analyzers::Vlans;
 use std::net::IpAddr;
 
 /// Canonical flow key: the (ip, port) pair that sorts lower is `a`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub a_ip: IpAddr,
     pub b_ip: IpAddr,
@@ -12,6 +12,25 @@ pub struct FlowKey {
     pub b_port: u16,
     pub proto: u8,
     pub vlan: Vlans,
+}
+
+/// Four words for the hasher (each address as 128 bits, ports, protocol and VLANs packed)
+/// instead of the derive's field-by-field writes with enum discriminants: this hash runs on
+/// every packet. An IPv4 address and the IPv6 address of the same value hash alike, which only
+/// costs a comparison in the unlikely case both meet in one table.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = |ip: IpAddr| match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        state.write_u128(word(self.a_ip));
+        state.write_u128(word(self.b_ip));
+        state.write_u64(
+            u64::from(self.a_port) | u64::from(self.b_port) << 16 | u64::from(self.proto) << 32,
+        );
+        self.vlan.hash(state);
+    }
 }
 
 impl FlowKey {

@@ -179,12 +179,32 @@ fn plain_label(label: &[u8]) -> bool {
     let Some((&first, rest)) = label.split_first() else {
         return false;
     };
-    (first.is_ascii_alphanumeric() || first == b'_' || first == b'*')
-        && rest
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    BYTE_CLASS[usize::from(first)] & FIRST != 0
+        && rest.iter().all(|&c| BYTE_CLASS[usize::from(c)] & REST != 0)
         && !label.starts_with(b"xn--")
 }
+
+/// May start a plain label: `[A-Za-z0-9_*]`.
+const FIRST: u8 = 1;
+/// May follow in one: `[A-Za-z0-9_-]`.
+const REST: u8 = 2;
+/// [`FIRST`] / [`REST`] per byte: one load a byte instead of a chain of range tests.
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            t[b] = FIRST | REST;
+        } else if c == b'-' {
+            t[b] = REST;
+        } else if c == b'*' {
+            t[b] = FIRST;
+        }
+        b += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
