@@ -304,17 +304,6 @@ mod state_text {
         out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
-    /// A JSON string: plain text as it is, anything to escape through serde_json.
-    pub fn string(out: &mut Vec<u8>, s: &str) {
-        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            out.push(b'"');
-            out.extend_from_slice(s.as_bytes());
-            out.push(b'"');
-        } else {
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
-    }
-
     /// `start`: a timestamp or `null`.
     pub fn opt_ts(out: &mut Vec<u8>, v: Option<TsNanos>) {
         match v {
@@ -379,8 +368,10 @@ mod state_text {
             if i > 0 {
                 out.push(b',');
             }
-            string(out, r);
-            out.extend_from_slice(b":{\"clients\":");
+            // Role names are the crate's own lower-case literals (`ROLES`): nothing to escape.
+            out.push(b'"');
+            out.extend_from_slice(r.as_bytes());
+            out.extend_from_slice(b"\":{\"clients\":");
             ips(out, Some(&e.clients));
             out.extend_from_slice(b",\"first_seen\":");
             int(out, e.first_seen);

@@ -251,34 +251,30 @@ fn hex_groups(groups: &[u16], buf: &mut [u8; IPV6_TEXT_MAX], mut n: usize) -> us
 
 /// Appends `ip` as its `Display` text.
 pub fn push_ip_bytes(out: &mut Vec<u8>, ip: IpAddr) {
+    let mut buf = [0u8; IPV6_TEXT_MAX];
+    let n = ip_text(ip, &mut buf);
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// `ip` as its `Display` text into `buf`; returns its length.
+fn ip_text(ip: IpAddr, buf: &mut [u8; IPV6_TEXT_MAX]) -> usize {
     match ip {
         IpAddr::V4(a) => {
-            let mut buf = [0u8; 15];
-            let n = ipv4_text(a.octets(), &mut buf);
-            out.extend_from_slice(&buf[..n]);
+            let mut b4 = [0u8; 15];
+            let n = ipv4_text(a.octets(), &mut b4);
+            buf[..n].copy_from_slice(&b4[..n]);
+            n
         }
-        IpAddr::V6(a) => {
-            let mut buf = [0u8; IPV6_TEXT_MAX];
-            let n = ipv6_text(a, &mut buf);
-            out.extend_from_slice(&buf[..n]);
-        }
+        IpAddr::V6(a) => ipv6_text(a, buf),
     }
 }
 
 /// Appends `ip` as its `Display` text.
 pub fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            let mut buf = [0u8; 15];
-            let n = ipv4_text(a.octets(), &mut buf);
-            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
-        }
-        IpAddr::V6(a) => {
-            let mut buf = [0u8; IPV6_TEXT_MAX];
-            let n = ipv6_text(a, &mut buf);
-            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
-        }
-    }
+    let mut buf = [0u8; IPV6_TEXT_MAX];
+    let n = ip_text(ip, &mut buf);
+    // Only ASCII digits, hex and separators were written.
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
 }
 
 /// Where an address sits relative to the monitored network.

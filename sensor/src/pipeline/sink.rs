@@ -422,9 +422,7 @@ impl EventCounters {
     }
 
     fn flow_proto(&mut self, m: &Metrics, proto: &'static str) -> &prometheus::IntCounter {
-        self.flows_by_proto
-            .entry(proto)
-            .or_insert_with(|| m.flows.with_label_values(&[proto]))
+        child(&mut self.flows_by_proto, &m.flows, proto, &[proto])
     }
 
     fn dns_query(
@@ -433,10 +431,25 @@ impl EventCounters {
         qtype: &'static str,
         rcode: &'static str,
     ) -> &prometheus::IntCounter {
-        self.dns_queries
-            .entry((qtype, rcode))
-            .or_insert_with(|| m.dns_queries.with_label_values(&[qtype, rcode]))
+        child(
+            &mut self.dns_queries,
+            &m.dns_queries,
+            (qtype, rcode),
+            &[qtype, rcode],
+        )
     }
+}
+
+/// The counter of `vec` for `labels`, resolved once and kept in `cache` under `key`.
+fn child<'a, K: std::hash::Hash + Eq>(
+    cache: &'a mut Children<K>,
+    vec: &prometheus::IntCounterVec,
+    key: K,
+    labels: &[&str],
+) -> &'a prometheus::IntCounter {
+    cache
+        .entry(key)
+        .or_insert_with(|| vec.with_label_values(labels))
 }
 
 /// The analyze thread's per-record counters, resolved on first use and kept (as
@@ -445,22 +458,13 @@ impl EventCounters {
 /// only once it has counted something, as before.
 #[derive(Default)]
 struct OutCounters {
-    /// A handful of types (`inventory`, `alert`): a scan beats hashing them.
-    events: Vec<(&'static str, prometheus::IntCounter)>,
+    events: Children<&'static str>,
     alerts: Children<(&'static str, &'static str)>,
 }
 
 impl OutCounters {
     fn event(&mut self, m: &Metrics, event_type: &'static str) -> &prometheus::IntCounter {
-        let i = match self.events.iter().position(|(t, _)| *t == event_type) {
-            Some(i) => i,
-            None => {
-                let c = m.events.with_label_values(&[event_type]);
-                self.events.push((event_type, c));
-                self.events.len() - 1
-            }
-        };
-        &self.events[i].1
+        child(&mut self.events, &m.events, event_type, &[event_type])
     }
 
     fn alert(
@@ -469,9 +473,12 @@ impl OutCounters {
         detector: &'static str,
         severity: &'static str,
     ) -> &prometheus::IntCounter {
-        self.alerts
-            .entry((detector, severity))
-            .or_insert_with(|| m.alerts.with_label_values(&[detector, severity]))
+        child(
+            &mut self.alerts,
+            &m.alerts,
+            (detector, severity),
+            &[detector, severity],
+        )
     }
 }
 

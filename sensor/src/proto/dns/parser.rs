@@ -50,12 +50,9 @@ fn rdata_text(d: &RData) -> String {
         RData::NS(n) => name_text(&n.0),
         RData::PTR(n) => name_text(&n.0),
         RData::MX(mx) => name_text(&mx.exchange),
-        // The most common record: its address without the formatter (as `Display` prints it).
-        RData::A(a) => {
-            let mut b = Vec::with_capacity(15);
-            crate::output::jsonw::ip(&mut b, IpAddr::V4(a.0));
-            String::from_utf8(b).unwrap_or_default()
-        }
+        // The most common records: their address without the formatter.
+        RData::A(a) => ip_string(IpAddr::V4(a.0)),
+        RData::AAAA(a) => ip_string(IpAddr::V6(a.0)),
         other => other.to_string(),
     };
     if s.len() > MAX_RDATA_CHARS {
@@ -65,6 +62,13 @@ fn rdata_text(d: &RData) -> String {
         }
         s.truncate(cut);
     }
+    s
+}
+
+/// An address as `Display` prints it (the text of an A/AAAA answer).
+pub(super) fn ip_string(ip: IpAddr) -> String {
+    let mut s = String::with_capacity(15);
+    analyzers::net::push_ip(&mut s, ip);
     s
 }
 
@@ -231,6 +235,16 @@ mod tests {
         assert!(checked > 400, "only {checked} names built");
         for a in ["0.0.0.0", "93.184.216.34", "255.255.255.255", "10.0.0.1"] {
             let r = RData::A(hickory_proto::rr::rdata::A(a.parse().unwrap()));
+            assert_eq!(rdata_text(&r), r.to_string());
+        }
+        for a in [
+            "::",
+            "::1",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+            "fe80::1:0:0:2",
+        ] {
+            let r = RData::AAAA(hickory_proto::rr::rdata::AAAA(a.parse().unwrap()));
             assert_eq!(rdata_text(&r), r.to_string());
         }
         assert_eq!(name_text(&Name::root()), ".");

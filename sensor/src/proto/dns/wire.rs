@@ -8,7 +8,7 @@
 //! parses the message with hickory as before. So this reader never decides what a message
 //! means; a test compares it with hickory on real and mutated messages.
 
-use super::parser::{DnsMessage, MAX_ANSWERS};
+use super::parser::{ip_string, DnsMessage, MAX_ANSWERS};
 use analyzers::DnsAnswer;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -51,12 +51,12 @@ pub fn parse_simple(b: &[u8]) -> Option<DnsMessage> {
             TYPE_A => {
                 let o: [u8; 4] = rdata.try_into().ok()?;
                 let ip = IpAddr::V4(Ipv4Addr::from(o));
-                (ip_text(ip), Some(ip))
+                (ip_string(ip), Some(ip))
             }
             TYPE_AAAA => {
                 let o: [u8; 16] = rdata.try_into().ok()?;
                 let ip = IpAddr::V6(Ipv6Addr::from(o));
-                (ip_text(ip), Some(ip))
+                (ip_string(ip), Some(ip))
             }
             TYPE_CNAME | TYPE_NS | TYPE_PTR => {
                 let mut p = start;
@@ -115,12 +115,6 @@ fn u16_at(b: &[u8], i: usize) -> Option<u16> {
 
 fn u32_at(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?))
-}
-
-fn ip_text(ip: IpAddr) -> String {
-    let mut s = Vec::with_capacity(15);
-    crate::output::jsonw::ip(&mut s, ip);
-    String::from_utf8(s).unwrap_or_default()
 }
 
 /// Reads the name at `*pos` (following compression pointers, each to before the previous
