@@ -2,6 +2,7 @@
 //! interfaces, both through libpcap (the `pcap` crate). A source hands packets to a callback
 //! so the bytes are borrowed from libpcap's buffer, not copied twice.
 
+mod classic;
 pub mod live;
 pub mod offline;
 

@@ -7,6 +7,7 @@
 //! `if_tsoffset`) of each packet's own interface. A mid-file switch skips the packets libpcap
 //! already delivered. BPF filters need libpcap, so a filter on such a file is an error.
 
+use super::classic::ClassicReader;
 use super::{ts_nanos, CaptureError, PacketSource, Poll, RawPacket};
 use crate::decode::LinkType;
 use analyzers::TsNanos;
@@ -46,6 +47,11 @@ enum Src {
         link: LinkType,
         /// Packets libpcap handed out so far (skipped by a mid-file switch to [`NgReader`]).
         delivered: u64,
+    },
+    /// A plain classic pcap without a filter, read directly (see [`ClassicReader`]).
+    Classic {
+        rd: Box<ClassicReader>,
+        link: LinkType,
     },
     Ng(Box<NgReader>),
     /// End of file, or a problem already reported.
@@ -132,10 +138,16 @@ fn open_one(path: &Path, bpf: &str) -> Result<Reader, CaptureError> {
                 cap.filter(bpf, true)
                     .map_err(|e| err(format!("bad BPF filter {bpf:?}: {e}")))?;
             }
-            Src::Pcap {
-                cap,
-                link,
-                delivered: 0,
+            match ClassicReader::open(&real).map_err(|e| err(e.to_string()))? {
+                Some(rd) if !has_bpf => Src::Classic {
+                    rd: Box::new(rd),
+                    link,
+                },
+                _ => Src::Pcap {
+                    cap,
+                    link,
+                    delivered: 0,
+                },
             }
         }
         Err(e) => {
@@ -173,6 +185,23 @@ impl Reader {
         loop {
             match &mut self.src {
                 Src::Done => return Ok(None),
+                Src::Classic { rd, link } => {
+                    return match rd.next_record() {
+                        Ok(Some(rec)) => {
+                            buf.clear();
+                            buf.extend_from_slice(rd.data(&rec));
+                            Ok(Some((rec.ts, rec.wire_len, *link)))
+                        }
+                        Ok(None) => {
+                            self.src = Src::Done;
+                            Ok(None)
+                        }
+                        Err(m) => {
+                            self.src = Src::Done;
+                            Err(format!("{}: {m}", self.path.display()))
+                        }
+                    };
+                }
                 Src::Ng(ng) => {
                     let r = ng.next_into(buf);
                     if !matches!(r, Ok(Some(_))) {
@@ -251,6 +280,26 @@ impl OfflineSource {
 
 impl PacketSource for OfflineSource {
     fn poll(&mut self, f: &mut dyn FnMut(RawPacket<'_>)) -> Poll {
+        // One classic pcap: no merge, so the packet goes out as a slice of the read buffer.
+        if let [r] = self.readers.as_mut_slice() {
+            if let Src::Classic { rd, link } = &mut r.src {
+                match rd.next_record() {
+                    Ok(Some(rec)) => {
+                        f(RawPacket {
+                            ts: rec.ts,
+                            wire_len: rec.wire_len,
+                            link: *link,
+                            data: rd.data(&rec),
+                        });
+                        return Poll::Packet;
+                    }
+                    Ok(None) => {}
+                    Err(m) => self.errors.push(format!("{}: {m}", r.path.display())),
+                }
+                r.src = Src::Done;
+                return Poll::End;
+            }
+        }
         if !self.started {
             self.started = true;
             for i in 0..self.readers.len() {
