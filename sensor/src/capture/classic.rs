@@ -91,23 +91,84 @@ impl ClassicReader {
     /// The next record: Ok(None) at the end of the file, Err(libpcap's message) on a cut or
     /// damaged record.
     pub(super) fn next_record(&mut self) -> Result<Option<Record>, String> {
+        match self.next_buffered() {
+            Some(r) => Ok(Some(r)),
+            None => self.next_slow(),
+        }
+    }
+
+    /// The next record when the buffer already holds all of it and its lengths are sane:
+    /// the per-packet path, kept free of reads and error text.
+    #[inline(always)]
+    fn next_buffered(&mut self) -> Option<Record> {
+        let avail = self.buf.get(self.start..self.end)?;
+        let h: &[u8; RECORD_HEADER] = avail.first_chunk()?;
+        let (sec, frac, caplen, wire_len) = self.header(h);
+        if caplen > MAX_CAPLEN {
+            return None;
+        }
+        let whole = caplen as usize;
+        if avail.len() - RECORD_HEADER < whole {
+            return None;
+        }
+        let data_at = self.start + RECORD_HEADER;
+        self.start = data_at + whole;
+        Some(Record {
+            ts: ts_nanos(sec, if self.nanos { frac } else { frac * 1000 }, true),
+            wire_len,
+            // Over-long records are cut to the snapshot length, as libpcap does.
+            bytes: data_at..data_at + whole.min(self.snapshot as usize),
+        })
+    }
+
+    /// Reads more of the file for the next record, or says why there is none.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<Option<Record>, String> {
         let have = self.fill(RECORD_HEADER)?;
         if have == 0 {
             return Ok(None);
         }
-        if have < RECORD_HEADER {
+        let Some(h) = self
+            .buf
+            .get(self.start..self.end)
+            .and_then(|b| b.first_chunk())
+        else {
             return Err(format!(
                 "truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {have}"
             ));
+        };
+        let (_, _, caplen, _) = self.header(h);
+        if caplen > MAX_CAPLEN {
+            return Err(if caplen > self.snapshot {
+                format!(
+                    "invalid packet capture length {caplen}, bigger than snaplen of {}",
+                    self.snapshot
+                )
+            } else {
+                format!(
+                    "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
+                )
+            });
         }
+        let whole = caplen as usize;
+        let got = self.fill(RECORD_HEADER + whole)? - RECORD_HEADER;
+        if got < whole {
+            // libpcap reports the snapshot-sized read first when the record is over-long.
+            let kept = whole.min(self.snapshot as usize);
+            let tried = if got < kept { kept } else { whole };
+            return Err(format!(
+                "truncated dump file; tried to read {tried} captured bytes, only got {got}"
+            ));
+        }
+        Ok(self.next_buffered())
+    }
+
+    /// (seconds, fraction, captured length, wire length) of a record header.
+    #[inline(always)]
+    fn header(&self, h: &[u8; RECORD_HEADER]) -> (i64, i64, u32, u32) {
         let word = |i: usize| {
-            let at = self.start + 4 * i;
-            let b = [
-                self.buf[at],
-                self.buf[at + 1],
-                self.buf[at + 2],
-                self.buf[at + 3],
-            ];
+            let b = [h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]];
             if self.big_endian {
                 u32::from_be_bytes(b)
             } else {
@@ -123,40 +184,7 @@ impl ClassicReader {
                 i64::from(w)
             }
         };
-        let sec = time(word(0));
-        let frac = time(word(1));
-        let caplen = word(2);
-        let wire_len = word(3);
-        if caplen > MAX_CAPLEN {
-            return Err(if caplen > self.snapshot {
-                format!(
-                    "invalid packet capture length {caplen}, bigger than snaplen of {}",
-                    self.snapshot
-                )
-            } else {
-                format!(
-                    "invalid packet capture length {caplen}, bigger than maximum of {MAX_CAPLEN}"
-                )
-            });
-        }
-        // Both are at most MAX_CAPLEN here, so the sums below cannot overflow.
-        let kept = caplen.min(self.snapshot) as usize;
-        let whole = caplen as usize;
-        let got = self.fill(RECORD_HEADER + whole)? - RECORD_HEADER;
-        if got < whole {
-            // libpcap reports the snapshot-sized read first when the record is over-long.
-            let tried = if got < kept { kept } else { whole };
-            return Err(format!(
-                "truncated dump file; tried to read {tried} captured bytes, only got {got}"
-            ));
-        }
-        let data_at = self.start + RECORD_HEADER;
-        self.start = data_at + whole;
-        Ok(Some(Record {
-            ts: ts_nanos(sec, if self.nanos { frac } else { frac * 1000 }, true),
-            wire_len,
-            bytes: data_at..data_at + kept,
-        }))
+        (time(word(0)), time(word(1)), word(2), word(3))
     }
 
     /// Makes at least `need` bytes available from `start` unless the file ends first;
