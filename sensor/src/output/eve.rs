@@ -233,12 +233,12 @@ fn envelope(
         b.push(b'"');
     })
     .u64("flow_id", flow_id)
-    .str("event_type", event_type)
+    .lit("event_type", event_type)
     .ip("src_ip", src.0)
     .u64("src_port", src.1.into())
     .ip("dest_ip", dest.0)
     .u64("dest_port", dest.1.into())
-    .str("proto", &proto_name(proto));
+    .lit("proto", &proto_name(proto));
     if !vlan.is_empty() {
         o.raw("vlan", |b| {
             b.push(b'[');
@@ -286,9 +286,9 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
             .raw("end", |b| ts_str(b, f.last_ts))
             .i64("age", f.duration_ns() / 1_000_000_000)
             .f64("duration", f.duration_ns() as f64 / 1e9)
-            .str("state", flow_state(f))
-            .str("reason", f.reason.as_str())
-            .str("conn_state", f.conn_state.as_str())
+            .lit("state", flow_state(f))
+            .lit("reason", f.reason.as_str())
+            .lit("conn_state", f.conn_state.as_str())
             .str("history", &f.history)
             .opt_str("server_name", f.server_name.as_deref())
             .opt_str(
@@ -329,14 +329,14 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
     );
     o.raw("dns", |b| {
         let mut q = Obj::open(b);
-        q.str("type", "transaction")
+        q.lit("type", "transaction")
             .u64("id", d.id.into())
             .str("rrname", &d.qname)
-            .str("rrtype", &rrtype_name(d.qtype))
+            .lit("rrtype", &rrtype_name(d.qtype))
             .u64("rclass", d.qclass.into())
             .u64("opcode", d.opcode.into());
         if let Some(rc) = d.rcode {
-            q.str("rcode", &rcode_name(rc));
+            q.lit("rcode", &rcode_name(rc));
         }
         q.bool("answered", d.answered())
             .bool("query_seen", d.query_seen)
@@ -352,7 +352,7 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                     }
                     Obj::open(b)
                         .str("rrname", &a.name)
-                        .str("rrtype", &rrtype_name(a.rtype))
+                        .lit("rrtype", &rrtype_name(a.rtype))
                         .u64("ttl", a.ttl.into())
                         .str("rdata", &a.data)
                         .close();
@@ -705,7 +705,7 @@ pub fn write_inventory(out: &mut Vec<u8>, c: &analyzers::inventory::InventoryCha
     let mut o = Obj::open(out);
     o.raw("timestamp", |b| ts_str(b, c.ts))
         .u64("flow_id", c.evidence.flow_id)
-        .str("event_type", "inventory")
+        .lit("event_type", "inventory")
         .ip("src_ip", c.host.ip);
     if !c.host.vlan.is_empty() {
         o.raw("vlan", |b| {
@@ -721,7 +721,7 @@ pub fn write_inventory(out: &mut Vec<u8>, c: &analyzers::inventory::InventoryCha
     }
     o.raw("inventory", |b| {
         let mut io = Obj::open(b);
-        io.str("change", c.change.as_str())
+        io.lit("change", c.change.as_str())
             .opt_str("role", c.role)
             .raw("roles", |b| {
                 b.push(b'[');
@@ -739,10 +739,10 @@ pub fn write_inventory(out: &mut Vec<u8>, c: &analyzers::inventory::InventoryCha
             .bool("learning", c.learning)
             .raw("evidence", |b| {
                 Obj::open(b)
-                    .str("seen_as", c.evidence.seen_as)
+                    .lit("seen_as", c.evidence.seen_as)
                     .ip("peer", c.evidence.peer)
                     .u64("port", c.evidence.port.into())
-                    .str("proto", &proto_name(c.evidence.proto))
+                    .lit("proto", &proto_name(c.evidence.proto))
                     .close();
             });
         io.close();

@@ -22,6 +22,7 @@ impl<'a> Obj<'a> {
         Obj { out, first: true }
     }
 
+    #[inline(always)]
     fn key(&mut self, k: &str) {
         if !self.first {
             self.out.push(b',');
@@ -33,12 +34,27 @@ impl<'a> Obj<'a> {
         self.out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
         self.key(k);
         string(self.out, v);
         self
     }
 
+    /// A string value of the sensor's own vocabulary (event types, enum and protocol
+    /// names): ASCII with nothing JSON escapes, so it is copied without the check
+    /// [`string`] makes. Text from packets or from a `String` field goes through `str`.
+    #[inline(always)]
+    pub fn lit(&mut self, k: &str, v: &str) -> &mut Self {
+        debug_assert!(is_clean(v.as_bytes()), "{v:?} needs escaping");
+        self.key(k);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v.as_bytes());
+        self.out.push(b'"');
+        self
+    }
+
+    #[inline(always)]
     pub fn opt_str(&mut self, k: &str, v: Option<&str>) -> &mut Self {
         if let Some(v) = v {
             self.str(k, v);
@@ -46,6 +62,7 @@ impl<'a> Obj<'a> {
         self
     }
 
+    #[inline(always)]
     pub fn u64(&mut self, k: &str, v: u64) -> &mut Self {
         self.key(k);
         self.out
@@ -53,6 +70,7 @@ impl<'a> Obj<'a> {
         self
     }
 
+    #[inline(always)]
     pub fn i64(&mut self, k: &str, v: i64) -> &mut Self {
         self.key(k);
         self.out
@@ -67,6 +85,7 @@ impl<'a> Obj<'a> {
         self
     }
 
+    #[inline(always)]
     pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
         self.key(k);
         self.out
@@ -74,6 +93,7 @@ impl<'a> Obj<'a> {
         self
     }
 
+    #[inline(always)]
     pub fn ip(&mut self, k: &str, v: IpAddr) -> &mut Self {
         self.key(k);
         self.out.push(b'"');
@@ -83,6 +103,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A raw value the caller has already written as JSON (`f` appends it).
+    #[inline(always)]
     pub fn raw(&mut self, k: &str, f: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
         self.key(k);
         f(self.out);
