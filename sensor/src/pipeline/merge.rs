@@ -30,6 +30,8 @@ pub(super) struct EpochMerger {
 /// keeps the merge off the memory bus.
 pub(super) struct Epoch {
     parts: Vec<Vec<Event>>,
+    /// The source of each part.
+    part_src: Vec<usize>,
     /// (part, index in part), in time order.
     order: Vec<(u32, u32)>,
     pub watermark: Option<TsNanos>,
@@ -41,9 +43,10 @@ impl Epoch {
         self.order.len()
     }
 
-    /// The batches themselves (to recycle their memory once the events were used).
-    pub fn into_parts(self) -> Vec<Vec<Event>> {
-        self.parts
+    /// The batches themselves with their sources (to recycle their memory once the events
+    /// were used).
+    pub fn into_parts(self) -> impl Iterator<Item = (usize, Vec<Event>)> {
+        self.part_src.into_iter().zip(self.parts)
     }
 
     /// The events in time order.
@@ -120,9 +123,11 @@ impl EpochMerger {
         fronts().next()?;
         let t = fronts().filter_map(|e| e.0).min();
         let mut parts = Vec::new();
-        for s in &mut self.sources {
+        let mut part_src = Vec::new();
+        for (src, s) in self.sources.iter_mut().enumerate() {
             if s.ready.front().is_some_and(|e| e.0 == t) {
                 if let Some((_, evs)) = s.ready.pop_front() {
+                    part_src.resize(part_src.len() + evs.len(), src);
                     parts.extend(evs);
                 }
             }
@@ -139,6 +144,7 @@ impl EpochMerger {
         keyed.sort_unstable();
         Some(Epoch {
             parts,
+            part_src,
             order: keyed.into_iter().map(|(_, p, i)| (p, i)).collect(),
             watermark: t,
         })

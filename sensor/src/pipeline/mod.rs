@@ -120,8 +120,9 @@ pub struct RunReport {
 }
 
 /// Where a run's records go and how it is stopped.
-/// Empty event vectors kept for reuse between the analyze thread and the workers.
-const SPARE_EVENT_VECS: usize = 64;
+/// Spent event vectors on their way back to each worker: an epoch returns a few hundred
+/// batches at once, and a batch that finds the channel full is freed by the analyze thread.
+const SPARE_EVENT_VECS: usize = 512;
 
 pub struct Outputs {
     pub metrics: Metrics,
@@ -153,10 +154,14 @@ pub fn run(
     let started = Instant::now();
     let workers = workers.max(1);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<SinkMsg>(64);
-    // Spent event vectors flow back from the analyze thread to the workers: allocating each
-    // batch afresh cost the workers more in page faults than building the records.
-    let (spare_tx, spare_rx) =
-        crossbeam_channel::bounded::<Vec<analyzers::Event>>(SPARE_EVENT_VECS);
+    // Spent event vectors flow back from the analyze thread to the worker that filled them:
+    // allocating each batch afresh cost the workers more in page faults than building the
+    // records, and the worker empties them itself, so its records are freed by the thread
+    // that allocated them (the allocator's cheap path; a free from another thread costs
+    // several times more).
+    let (spare_tx, spare_rx): (Vec<_>, Vec<_>) = (0..workers)
+        .map(|_| crossbeam_channel::bounded::<Vec<analyzers::Event>>(SPARE_EVENT_VECS))
+        .unzip();
     let sink = sink::spawn(sink::SinkSetup {
         rx: ev_rx,
         spare_events: spare_tx,
@@ -177,7 +182,7 @@ pub fn run(
         let (tx, rx) = crossbeam_channel::bounded::<WorkerMsg>(cfg.pipeline.queue_batches);
         senders.push(tx);
         let mut w = worker::Worker::new(cfg, shard, workers, metrics.clone());
-        w.spare_events = Some(spare_rx.clone());
+        w.spare_events = spare_rx.get(shard).cloned();
         let (etx, rtx) = (ev_tx.clone(), recycle_tx.clone());
         handles.push(
             std::thread::Builder::new()

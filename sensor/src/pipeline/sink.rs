@@ -59,8 +59,8 @@ pub struct SinkReport {
 /// What the sink thread owns.
 pub(super) struct SinkSetup {
     pub rx: Receiver<SinkMsg>,
-    /// Where spent event vectors go back to the workers.
-    pub spare_events: crossbeam_channel::Sender<Vec<Event>>,
+    /// Where spent event vectors go back to each worker (by source index).
+    pub spare_events: Vec<crossbeam_channel::Sender<Vec<Event>>>,
     /// Event sources: the worker shards and the dispatcher.
     pub sources: usize,
     pub eve: EveWriter,
@@ -238,7 +238,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
 struct WriterSetup {
     rx: Receiver<ToWriter>,
     spent: crossbeam_channel::Sender<Buffers>,
-    spare_events: crossbeam_channel::Sender<Vec<Event>>,
+    spare_events: Vec<crossbeam_channel::Sender<Vec<Event>>>,
     eve: EveWriter,
     metrics: Metrics,
     cfg: Config,
@@ -494,20 +494,28 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 
 /// Vectors larger than this (in events) are freed rather than kept: one huge epoch must not
 /// pin its memory for the rest of the run. Workers publish per packet batch and flush in
-/// chunks of 1024 flows, so their vectors stay below this; the pool of spare vectors then
-/// holds at most `SPARE_EVENT_VECS` × 2048 × 312 B ≈ 40 MB (it was 64 × 65536 before:
-/// up to 1.3 GB pinned after a mass expiry).
+/// chunks of 1024 flows, so their vectors stay below this.
 const MAX_SPARE_EVENTS: usize = 2048;
 
-/// Empties an epoch's batches and offers them back to the workers (a full pool drops them).
-fn recycle(epoch: Epoch, spare: &crossbeam_channel::Sender<Vec<Event>>) {
-    for mut part in epoch.into_parts() {
+/// A vector with at most this many events goes back with them, for its worker to drop;
+/// a larger one is emptied here. A return channel then pins at most `SPARE_EVENT_VECS` ×
+/// 64 events (a packet batch makes tens of records) plus the vectors' capacity.
+const RETURN_WITH_EVENTS: usize = 64;
+
+/// Hands an epoch's batches, events and all, back to the workers that filled them, which
+/// empty them for reuse. Batches of the dispatcher (tunnel flows), oversized ones and those
+/// meeting a full return channel are dropped here.
+fn recycle(epoch: Epoch, spare: &[crossbeam_channel::Sender<Vec<Event>>]) {
+    for (src, mut part) in epoch.into_parts() {
         if part.capacity() > MAX_SPARE_EVENTS {
             continue;
         }
-        part.clear();
-        if spare.try_send(part).is_err() {
-            break;
+        // Only small batches travel with their events, so the return channels pin little.
+        if part.len() > RETURN_WITH_EVENTS {
+            part.clear();
+        }
+        if let Some(tx) = spare.get(src) {
+            let _ = tx.try_send(part);
         }
     }
 }

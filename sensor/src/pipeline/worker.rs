@@ -25,9 +25,14 @@ const FLUSH_CHUNK: usize = 256;
 /// Originator payload packets inspected for a TLS SNI / HTTP Host before giving up.
 const NAME_TRIES: u8 = 3;
 
+/// Empty event vectors a worker keeps for its next batches.
+const SPARE_STASH: usize = 64;
+
 pub(super) struct Worker {
     /// Recycled event vectors (see `pipeline::run`).
     pub spare_events: Option<crossbeam_channel::Receiver<Vec<Event>>>,
+    /// Emptied vectors from `spare_events`, ready for the next batches.
+    spare_stash: Vec<Vec<Event>>,
     shard: usize,
     flows: FlowTable,
     frags: Reassembler,
@@ -64,6 +69,7 @@ impl Worker {
         let per = |t: usize| t.div_ceil(shards.max(1)).max(1);
         Self {
             spare_events: None,
+            spare_stash: Vec::new(),
             shard,
             flows: FlowTable::new(
                 super::flow_limits(cfg, shards),
@@ -364,11 +370,16 @@ impl Worker {
             || !self.bursts.is_empty()
             || !self.mail_out.is_empty()
         {
-            let mut ev = self
-                .spare_events
-                .as_ref()
-                .and_then(|r| r.try_recv().ok())
-                .unwrap_or_default();
+            // Spent records come back with their vectors: dropped here, where they were made.
+            if let Some(r) = &self.spare_events {
+                while let Ok(mut v) = r.try_recv() {
+                    v.clear();
+                    if self.spare_stash.len() < SPARE_STASH {
+                        self.spare_stash.push(v);
+                    }
+                }
+            }
+            let mut ev = self.spare_stash.pop().unwrap_or_default();
             ev.reserve(
                 self.flow_out.len() + self.dns_out.len() + self.bursts.len() + self.mail_out.len(),
             );
