@@ -645,11 +645,10 @@ impl EveWriter {
         }
     }
 
-    /// Writes one serialised event that already ends in `\n`.
-    pub fn write_serialised(&mut self, line_nl: &[u8], ts: i64) {
-        if line_nl.len() > 1 && self.file.write_line_nl(line_nl, ts) {
-            self.lines += 1;
-        }
+    /// Writes many serialised events, each ending in `\n` (see
+    /// [`RotatingFile::write_lines_nl`]).
+    pub fn write_serialised_lines(&mut self, lines: &[u8], marks: &[(i64, u32)]) {
+        self.lines += self.file.write_lines_nl(lines, marks);
     }
 
     pub fn flush(&mut self) {

@@ -296,14 +296,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                 }
                 let closed = match rx.recv_timeout(Duration::from_millis(500)) {
                     Ok(ToWriter::Lines(mut b)) => {
-                        let mut start = 0usize;
-                        for &(ts, end) in &b.marks {
-                            let end = end as usize;
-                            if let Some(l) = b.lines.get(start..end) {
-                                eve.write_serialised(l, ts);
-                            }
-                            start = end;
-                        }
+                        eve.write_serialised_lines(&b.lines, &b.marks);
                         b.lines.clear();
                         b.marks.clear();
                         // A full return channel just drops the buffers.
