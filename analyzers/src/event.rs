@@ -9,6 +9,103 @@ pub type TsNanos = i64;
 
 pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 
+/// A Community ID (`1:` and the base64 of a SHA-1 digest: 30 ASCII bytes), held inline.
+/// Every flow and DNS record carries one: as a `String` it was a heap allocation on the
+/// worker, a cache miss in the sink and a free on another thread, per record.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommunityId {
+    len: u8,
+    bytes: [u8; CommunityId::CAP],
+}
+
+impl CommunityId {
+    /// Bytes held; a v1 id takes 30.
+    pub const CAP: usize = 31;
+
+    /// The id `s`, cut to [`CommunityId::CAP`] bytes at a character boundary.
+    pub fn new(s: &str) -> Self {
+        let mut end = s.len().min(Self::CAP);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut id = CommunityId {
+            len: end as u8,
+            bytes: [0; Self::CAP],
+        };
+        id.bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
+        id
+    }
+
+    /// An id from ASCII bytes (what the sensor's base64 writes); None for anything else or
+    /// anything longer than [`CommunityId::CAP`].
+    pub fn from_ascii(b: &[u8]) -> Option<Self> {
+        if b.len() > Self::CAP || !b.is_ascii() {
+            return None;
+        }
+        let mut id = CommunityId {
+            len: b.len() as u8,
+            bytes: [0; Self::CAP],
+        };
+        id.bytes[..b.len()].copy_from_slice(b);
+        Some(id)
+    }
+
+    /// The text's bytes, without the UTF-8 check [`CommunityId::as_str`] makes (they are
+    /// always whole characters of a `&str`, or ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole characters of a `&str` are ever stored.
+        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for CommunityId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for CommunityId {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for CommunityId {
+    fn from(s: String) -> Self {
+        Self::new(&s)
+    }
+}
+
+impl PartialEq<&str> for CommunityId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for CommunityId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// IP protocol numbers the sensor names in its output.
 pub mod ipproto {
     pub const ICMP: u8 = 1;
@@ -182,7 +279,7 @@ pub struct Flow {
     pub server_name: Option<String>,
     pub server_name_source: Option<NameSource>,
     /// Community ID v1 (`1:base64`).
-    pub community_id: String,
+    pub community_id: CommunityId,
     /// Bytes the originator/responder acknowledged that the sensor never saw (capture loss).
     pub missed_bytes: u64,
 }
@@ -219,7 +316,7 @@ pub struct DnsTxn {
     /// IP protocol of the transport (UDP or TCP).
     pub proto: u8,
     pub vlan: Vlans,
-    pub community_id: String,
+    pub community_id: CommunityId,
     pub id: u16,
     pub qname: String,
     pub qtype: u16,
@@ -383,7 +480,7 @@ pub struct MailMessage {
     pub dest_ip: IpAddr,
     pub dest_port: u16,
     pub vlan: Vlans,
-    pub community_id: String,
+    pub community_id: CommunityId,
     /// HELO/EHLO argument.
     pub helo: Option<String>,
     /// Envelope sender (MAIL FROM, without brackets).
@@ -426,5 +523,33 @@ impl Event {
             Event::Burst(b) => b.ts,
             Event::Mail(m) => m.ts,
         }
+    }
+}
+
+#[cfg(test)]
+mod community_id_tests {
+    use super::CommunityId;
+
+    #[test]
+    fn holds_an_id_and_cuts_longer_text_at_a_character() {
+        let id = CommunityId::new("1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_eq!(id.as_str(), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_eq!(id.len(), 30);
+        assert_eq!(CommunityId::default().as_str(), "");
+        // 30 ASCII bytes then a 3-byte character: it does not fit in 31, so it is dropped.
+        let long = format!("{}€tail", "x".repeat(30));
+        assert_eq!(CommunityId::new(&long).as_str(), "x".repeat(30));
+        assert_eq!(CommunityId::from("1:é".to_string()), "1:é");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Events sit by the hundred thousand in the vectors between threads: their size is
+    /// memory in flight (docs/ARCHITECTURE.md, "Memory per live flow").
+    #[test]
+    fn an_event_stays_small() {
+        let size = std::mem::size_of::<super::Event>();
+        assert!(size <= 216, "Event grew to {size} bytes");
     }
 }

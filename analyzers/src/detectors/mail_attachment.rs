@@ -411,7 +411,7 @@ mod tests {
             dest_ip: ip("10.0.0.25"),
             dest_port: 25,
             vlan: Vlans::default(),
-            community_id: String::new(),
+            community_id: Default::default(),
             helo: None,
             mail_from: Some("a@example.org".into()),
             rcpt_to: vec!["b@example.org".into()],

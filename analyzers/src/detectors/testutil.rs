@@ -41,7 +41,7 @@ pub fn dns_txn(t: i64, client: &str, qname: &str, qtype: u16, rcode: Option<u16>
         server_port: 53,
         proto: ipproto::UDP,
         vlan: Vlans::default(),
-        community_id: String::new(),
+        community_id: Default::default(),
         id: 1,
         qname: qname.into(),
         qtype,
@@ -102,7 +102,7 @@ pub fn flow(t: i64, src: &str, dst: &str, dport: u16, dur: i64, proto: u8) -> Fl
         reason: CloseReason::Closed,
         server_name: None,
         server_name_source: None,
-        community_id: String::new(),
+        community_id: Default::default(),
         missed_bytes: 0,
     }
 }

@@ -18,6 +18,7 @@
 //! hash to the same id; every other type is "one-way": `(type, code)` hashed in the order
 //! given, without flipping the endpoints.
 
+use analyzers::CommunityId;
 use std::net::IpAddr;
 
 use sha1::{Digest, Sha1};
@@ -108,7 +109,7 @@ pub fn community_id_v1(
     proto: u8,
     sport: u16,
     dport: u16,
-) -> String {
+) -> CommunityId {
     let (sa, sa_len) = addr_bytes(&src);
     let (da, da_len) = addr_bytes(&dst);
     // `addr_bytes` never returns a length above 16, so these slices cannot fail; use `get`
@@ -146,32 +147,39 @@ pub fn community_id_v1(
     }
     let digest = h.finalize();
 
-    let mut out = Vec::with_capacity(30);
-    out.extend_from_slice(b"1:");
-    base64_padded(&digest, &mut out);
+    // "1:" and 28 base64 characters, built in place: no allocation per record.
+    let mut text = [0u8; 30];
+    text[..2].copy_from_slice(b"1:");
+    let mut at = 2;
+    base64_padded(&digest, |quad| {
+        if let Some(dst) = text.get_mut(at..at + 4) {
+            dst.copy_from_slice(&quad);
+        }
+        at += 4;
+    });
     // Only ASCII was written.
-    String::from_utf8(out).unwrap_or_default()
+    CommunityId::from_ascii(&text).unwrap_or_default()
 }
 
 /// Standard base64 with `=` padding (RFC 4648 §4), as the base64 crate's `STANDARD` engine
 /// writes it. By hand for the 20 bytes of a digest: the engine's general path cost ~560
 /// instructions an id, on every flow and DNS record.
-fn base64_padded(bytes: &[u8], out: &mut Vec<u8>) {
+fn base64_padded(bytes: &[u8], mut out: impl FnMut([u8; 4])) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let sym = |v: u32| ALPHABET[(v & 63) as usize];
     let mut chunks = bytes.chunks_exact(3);
     for c in &mut chunks {
         let v = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        out.extend_from_slice(&[sym(v >> 18), sym(v >> 12), sym(v >> 6), sym(v)]);
+        out([sym(v >> 18), sym(v >> 12), sym(v >> 6), sym(v)]);
     }
     match *chunks.remainder() {
         [a] => {
             let v = u32::from(a) << 16;
-            out.extend_from_slice(&[sym(v >> 18), sym(v >> 12), b'=', b'=']);
+            out([sym(v >> 18), sym(v >> 12), b'=', b'=']);
         }
         [a, b] => {
             let v = u32::from(a) << 16 | u32::from(b) << 8;
-            out.extend_from_slice(&[sym(v >> 18), sym(v >> 12), sym(v >> 6), b'=']);
+            out([sym(v >> 18), sym(v >> 12), sym(v >> 6), b'=']);
         }
         _ => {}
     }
@@ -193,7 +201,7 @@ mod tests {
                 })
                 .collect();
             let mut out = Vec::new();
-            base64_padded(&bytes, &mut out);
+            base64_padded(&bytes, |q| out.extend_from_slice(&q));
             let want = base64::engine::general_purpose::STANDARD.encode(&bytes);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{len} bytes");
         }

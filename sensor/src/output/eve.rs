@@ -225,7 +225,7 @@ fn envelope(
     dest: (IpAddr, u16),
     proto: u8,
     vlan: &Vlans,
-    community_id: &str,
+    community_id: &analyzers::CommunityId,
 ) {
     o.raw("timestamp", |b| {
         b.push(b'"');
@@ -251,7 +251,7 @@ fn envelope(
             b.push(b']');
         });
     }
-    o.str("community_id", community_id);
+    o.str_bytes("community_id", community_id.as_bytes());
 }
 
 fn ts_str(b: &mut Vec<u8>, ts: TsNanos) {
@@ -826,7 +826,7 @@ mod tests {
             ][i % 3],
             server_name: (!name.is_empty()).then(|| name.to_string()),
             server_name_source: i.is_multiple_of(2).then_some(NameSource::HttpHost),
-            community_id: format!("1:{name}"),
+            community_id: format!("1:{name}").into(),
             missed_bytes: 9,
         }
     }

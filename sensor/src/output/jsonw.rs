@@ -41,6 +41,21 @@ impl<'a> Obj<'a> {
         self
     }
 
+    /// A string value given as the bytes of a `str` (a [`analyzers::CommunityId`]), written
+    /// as [`Obj::str`] writes it without checking the UTF-8 again.
+    #[inline(always)]
+    pub fn str_bytes(&mut self, k: &str, v: &[u8]) -> &mut Self {
+        self.key(k);
+        if is_clean(v) {
+            self.out.push(b'"');
+            self.out.extend_from_slice(v);
+            self.out.push(b'"');
+        } else {
+            string(self.out, &String::from_utf8_lossy(v));
+        }
+        self
+    }
+
     /// A string value of the sensor's own vocabulary (event types, enum and protocol
     /// names): ASCII with nothing JSON escapes, so it is copied without the check
     /// [`string`] makes. Text from packets or from a `String` field goes through `str`.

@@ -166,7 +166,7 @@ mod tests {
             server_port: 53,
             proto: 17,
             vlan: Vlans::default(),
-            community_id: String::new(),
+            community_id: Default::default(),
             id: 0,
             qname: String::new(),
             qtype: 1,

@@ -70,7 +70,7 @@ pub fn flow(src: &str, dst: &str, port: u16, first_ts: TsNanos, bytes: u64) -> F
         reason: CloseReason::Closed,
         server_name: None,
         server_name_source: None,
-        community_id: String::new(),
+        community_id: Default::default(),
         missed_bytes: 0,
     }
 }
@@ -111,7 +111,7 @@ pub fn dns(client: &str, qname: &str, ts: TsNanos, rcode: u16, answers: &[(&str,
         server_port: 53,
         proto: crate::ipproto::UDP,
         vlan: Vlans::default(),
-        community_id: String::new(),
+        community_id: Default::default(),
         id: 1,
         qname: qname.into(),
         qtype: 1,
