@@ -9,48 +9,64 @@ pub type TsNanos = i64;
 
 pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 
-/// A Community ID (`1:` and the base64 of a SHA-1 digest: 30 ASCII bytes), held inline.
-/// Every flow and DNS record carries one: as a `String` it was a heap allocation on the
-/// worker, a cache miss in the sink and a free on another thread, per record.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct CommunityId {
+/// Short text held inline (at most `N` bytes, whole characters): the per-record strings of
+/// the sensor's own making. Every flow and DNS record carries a community id and every flow
+/// a Zeek history; as `String`s each was a heap allocation on the worker, a cache miss in
+/// the sink and a free on another thread, per record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineStr<const N: usize> {
     len: u8,
-    bytes: [u8; CommunityId::CAP],
+    bytes: [u8; N],
 }
 
-impl CommunityId {
-    /// Bytes held; a v1 id takes 30.
-    pub const CAP: usize = 31;
+/// A Community ID: `1:` and the base64 of a SHA-1 digest, 30 ASCII bytes.
+pub type CommunityId = InlineStr<31>;
 
-    /// The id `s`, cut to [`CommunityId::CAP`] bytes at a character boundary.
+/// A Zeek connection history (each letter once per direction plus scaled repeats).
+pub type HistoryText = InlineStr<24>;
+
+impl<const N: usize> Default for InlineStr<N> {
+    fn default() -> Self {
+        InlineStr {
+            len: 0,
+            bytes: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> InlineStr<N> {
+    /// Bytes held.
+    pub const CAP: usize = N;
+
+    /// The text `s`, cut to `N` bytes at a character boundary.
     pub fn new(s: &str) -> Self {
-        let mut end = s.len().min(Self::CAP);
+        let mut end = s.len().min(N).min(usize::from(u8::MAX));
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        let mut id = CommunityId {
+        let mut t = InlineStr {
             len: end as u8,
-            bytes: [0; Self::CAP],
+            bytes: [0; N],
         };
-        id.bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
-        id
+        t.bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
+        t
     }
 
-    /// An id from ASCII bytes (what the sensor's base64 writes); None for anything else or
-    /// anything longer than [`CommunityId::CAP`].
+    /// Text from ASCII bytes (what the sensor's base64 and history write); None for
+    /// anything else or anything longer than `N`.
     pub fn from_ascii(b: &[u8]) -> Option<Self> {
-        if b.len() > Self::CAP || !b.is_ascii() {
+        if b.len() > N.min(usize::from(u8::MAX)) || !b.is_ascii() {
             return None;
         }
-        let mut id = CommunityId {
+        let mut t = InlineStr {
             len: b.len() as u8,
-            bytes: [0; Self::CAP],
+            bytes: [0; N],
         };
-        id.bytes[..b.len()].copy_from_slice(b);
-        Some(id)
+        t.bytes[..b.len()].copy_from_slice(b);
+        Some(t)
     }
 
-    /// The text's bytes, without the UTF-8 check [`CommunityId::as_str`] makes (they are
+    /// The text's bytes, without the UTF-8 check [`InlineStr::as_str`] makes (they are
     /// always whole characters of a `&str`, or ASCII).
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
@@ -58,49 +74,48 @@ impl CommunityId {
 
     pub fn as_str(&self) -> &str {
         // Only whole characters of a `&str` are ever stored.
-        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default())
-            .unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
-impl std::ops::Deref for CommunityId {
+impl<const N: usize> std::ops::Deref for InlineStr<N> {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl std::fmt::Debug for CommunityId {
+impl<const N: usize> std::fmt::Debug for InlineStr<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
-impl std::fmt::Display for CommunityId {
+impl<const N: usize> std::fmt::Display for InlineStr<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl From<&str> for CommunityId {
+impl<const N: usize> From<&str> for InlineStr<N> {
     fn from(s: &str) -> Self {
         Self::new(s)
     }
 }
 
-impl From<String> for CommunityId {
+impl<const N: usize> From<String> for InlineStr<N> {
     fn from(s: String) -> Self {
         Self::new(&s)
     }
 }
 
-impl PartialEq<&str> for CommunityId {
+impl<const N: usize> PartialEq<&str> for InlineStr<N> {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
-impl PartialEq<str> for CommunityId {
+impl<const N: usize> PartialEq<str> for InlineStr<N> {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
@@ -272,7 +287,7 @@ pub struct Flow {
     pub tcp_flags_ts: u8,
     pub tcp_flags_tc: u8,
     /// Zeek-style history string (e.g. `ShADadFf`).
-    pub history: String,
+    pub history: HistoryText,
     pub conn_state: ConnState,
     pub reason: CloseReason,
     /// TLS SNI or HTTP Host seen on the flow, if any.
@@ -528,7 +543,7 @@ impl Event {
 
 #[cfg(test)]
 mod community_id_tests {
-    use super::CommunityId;
+    use super::{CommunityId, HistoryText};
 
     #[test]
     fn holds_an_id_and_cuts_longer_text_at_a_character() {
@@ -540,6 +555,12 @@ mod community_id_tests {
         let long = format!("{}€tail", "x".repeat(30));
         assert_eq!(CommunityId::new(&long).as_str(), "x".repeat(30));
         assert_eq!(CommunityId::from("1:é".to_string()), "1:é");
+        assert_eq!(
+            HistoryText::from_ascii(b"ShADadFf").unwrap_or_default(),
+            "ShADadFf"
+        );
+        assert!(HistoryText::from_ascii(&[b'a'; 25]).is_none());
+        assert!(HistoryText::from_ascii("é".as_bytes()).is_none());
     }
 }
 

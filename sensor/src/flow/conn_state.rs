@@ -225,7 +225,14 @@ impl History {
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.letters[..usize::from(self.len)]).unwrap_or("")
+        std::str::from_utf8(self.letters()).unwrap_or("")
+    }
+
+    /// The letters as bytes (ASCII).
+    pub fn letters(&self) -> &[u8] {
+        self.letters
+            .get(..usize::from(self.len))
+            .unwrap_or_default()
     }
 }
 

@@ -593,7 +593,7 @@ impl FlowEntry {
             payload_toclient: self.payload[1],
             tcp_flags_ts: self.flags[0],
             tcp_flags_tc: self.flags[1],
-            history: self.history.as_str().to_string(),
+            history: analyzers::HistoryText::from_ascii(self.history.letters()).unwrap_or_default(),
             conn_state: self.conn_state(key.proto),
             reason,
             server_name: self.name.as_deref().map(str::to_string),

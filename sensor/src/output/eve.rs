@@ -289,7 +289,7 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
             .lit("state", flow_state(f))
             .lit("reason", f.reason.as_str())
             .lit("conn_state", f.conn_state.as_str())
-            .str("history", &f.history)
+            .str_bytes("history", f.history.as_bytes())
             .opt_str("server_name", f.server_name.as_deref())
             .opt_str(
                 "server_name_source",
