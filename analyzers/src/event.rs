@@ -311,11 +311,23 @@ pub struct DnsAnswer {
     pub name: String,
     pub rtype: u16,
     pub ttl: u32,
-    /// Presentation form of the data (address, target name, text...).
+    /// Presentation form of the data (target name, text...). Empty for an A/AAAA record:
+    /// its text is `addr`'s ([`DnsAnswer::rdata`]), so the most common answers carry no
+    /// string of their own.
     pub data: String,
     /// The address of an A/AAAA record, decoded once by the sensor's DNS parser so that
     /// analyzers need not parse `data` again.
     pub addr: Option<IpAddr>,
+}
+
+impl DnsAnswer {
+    /// The record data as text: `data`, or the address of an A/AAAA record.
+    pub fn rdata(&self) -> std::borrow::Cow<'_, str> {
+        match self.addr {
+            Some(ip) if self.data.is_empty() => ip.to_string().into(),
+            _ => self.data.as_str().into(),
+        }
+    }
 }
 
 /// A DNS query matched with its response (or not answered within the timeout).

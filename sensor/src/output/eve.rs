@@ -108,7 +108,7 @@ struct AnswerObj<'a> {
     rrname: &'a str,
     rrtype: Cow<'static, str>,
     ttl: u32,
-    rdata: &'a str,
+    rdata: Cow<'a, str>,
 }
 
 /// Suricata's flow state names from Kizuki's close reason and conn_state.
@@ -204,7 +204,7 @@ fn serde_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                         rrname: &a.name,
                         rrtype: rrtype_name(a.rtype),
                         ttl: a.ttl,
-                        rdata: &a.data,
+                        rdata: a.rdata(),
                     })
                     .collect(),
                 rtt: d.rtt_ns.map(|n| n as f64 / 1e9),
@@ -313,6 +313,19 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
     o.close();
 }
 
+/// An answer's record data as a JSON string: an A/AAAA record's address is written from
+/// `addr` (it has no text of its own), anything else from `data`.
+fn rdata(b: &mut Vec<u8>, a: &analyzers::DnsAnswer) {
+    match a.addr {
+        Some(ip) if a.data.is_empty() => {
+            b.push(b'"');
+            super::jsonw::ip(b, ip);
+            b.push(b'"');
+        }
+        _ => super::jsonw::string(b, &a.data),
+    }
+}
+
 /// Serialises a DNS transaction event into `out`.
 pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
     let mut o = Obj::open(out);
@@ -354,7 +367,7 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                         .str("rrname", &a.name)
                         .lit("rrtype", &rrtype_name(a.rtype))
                         .u64("ttl", a.ttl.into())
-                        .str("rdata", &a.data)
+                        .raw("rdata", |b| rdata(b, a))
                         .close();
                 }
                 b.push(b']');

@@ -50,9 +50,8 @@ fn rdata_text(d: &RData) -> String {
         RData::NS(n) => name_text(&n.0),
         RData::PTR(n) => name_text(&n.0),
         RData::MX(mx) => name_text(&mx.exchange),
-        // The most common records: their address without the formatter.
-        RData::A(a) => ip_string(IpAddr::V4(a.0)),
-        RData::AAAA(a) => ip_string(IpAddr::V6(a.0)),
+        // The most common records carry only their address (`DnsAnswer::addr`).
+        RData::A(_) | RData::AAAA(_) => String::new(),
         other => other.to_string(),
     };
     if s.len() > MAX_RDATA_CHARS {
@@ -62,13 +61,6 @@ fn rdata_text(d: &RData) -> String {
         }
         s.truncate(cut);
     }
-    s
-}
-
-/// An address as `Display` prints it (the text of an A/AAAA answer).
-pub(super) fn ip_string(ip: IpAddr) -> String {
-    let mut s = String::with_capacity(15);
-    analyzers::net::push_ip(&mut s, ip);
     s
 }
 
@@ -235,7 +227,10 @@ mod tests {
         assert!(checked > 400, "only {checked} names built");
         for a in ["0.0.0.0", "93.184.216.34", "255.255.255.255", "10.0.0.1"] {
             let r = RData::A(hickory_proto::rr::rdata::A(a.parse().unwrap()));
-            assert_eq!(rdata_text(&r), r.to_string());
+            assert_eq!(rdata_text(&r), "");
+            let mut out = Vec::new();
+            crate::output::jsonw::ip(&mut out, a.parse().unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), r.to_string());
         }
         for a in [
             "::",
@@ -245,7 +240,10 @@ mod tests {
             "fe80::1:0:0:2",
         ] {
             let r = RData::AAAA(hickory_proto::rr::rdata::AAAA(a.parse().unwrap()));
-            assert_eq!(rdata_text(&r), r.to_string());
+            assert_eq!(rdata_text(&r), "");
+            let mut out = Vec::new();
+            crate::output::jsonw::ip(&mut out, a.parse().unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), r.to_string());
         }
         assert_eq!(name_text(&Name::root()), ".");
         let one = Name::from_labels(vec![b"a".to_vec()]).unwrap();
@@ -280,7 +278,9 @@ mod tests {
         assert!(r.response);
         assert_eq!(r.rcode, 0);
         assert_eq!(r.answers.len(), 1);
-        assert_eq!(r.answers[0].data, "93.184.216.34");
+        assert_eq!(r.answers[0].data, "");
+        assert_eq!(r.answers[0].addr, Some("93.184.216.34".parse().unwrap()));
+        assert_eq!(r.answers[0].rdata(), "93.184.216.34");
         assert_eq!(r.answers[0].ttl, 3600);
         assert_eq!(r.answers[0].name, "example.com");
     }
