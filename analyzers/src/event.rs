@@ -308,6 +308,8 @@ impl Flow {
 /// One DNS resource record of an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsAnswer {
+    /// Owner name. Empty when it is the question's name ([`DnsTxn::answer_name`] gives
+    /// the text either way): that is most answers, which then carry no string for it.
     pub name: String,
     pub rtype: u16,
     pub ttl: u32,
@@ -318,6 +320,17 @@ pub struct DnsAnswer {
     /// The address of an A/AAAA record, decoded once by the sensor's DNS parser so that
     /// analyzers need not parse `data` again.
     pub addr: Option<IpAddr>,
+}
+
+impl DnsTxn {
+    /// The owner name of answer `a` of this transaction.
+    pub fn answer_name<'a>(&'a self, a: &'a DnsAnswer) -> &'a str {
+        if a.name.is_empty() {
+            &self.qname
+        } else {
+            &a.name
+        }
+    }
 }
 
 impl DnsAnswer {

@@ -201,7 +201,7 @@ fn serde_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                     .answers
                     .iter()
                     .map(|a| AnswerObj {
-                        rrname: &a.name,
+                        rrname: d.answer_name(a),
                         rrtype: rrtype_name(a.rtype),
                         ttl: a.ttl,
                         rdata: a.rdata(),
@@ -364,7 +364,7 @@ pub fn write_dns(out: &mut Vec<u8>, d: &DnsTxn) {
                         b.push(b',');
                     }
                     Obj::open(b)
-                        .str("rrname", &a.name)
+                        .str("rrname", d.answer_name(a))
                         .lit("rrtype", &rrtype_name(a.rtype))
                         .u64("ttl", a.ttl.into())
                         .raw("rdata", |b| rdata(b, a))

@@ -111,6 +111,7 @@ pub(super) fn parse_with_hickory(bytes: &[u8]) -> Option<DnsMessage> {
 fn from_full(m: &Message) -> DnsMessage {
     let md = &m.metadata;
     let q = m.queries.first();
+    let qname = q.map(|q| name_text(&q.name));
     DnsMessage {
         id: md.id,
         response: md.message_type == MessageType::Response,
@@ -120,7 +121,6 @@ fn from_full(m: &Message) -> DnsMessage {
         tc: md.truncation,
         rd: md.recursion_desired,
         ra: md.recursion_available,
-        qname: q.map(|q| name_text(&q.name)),
         qtype: q.map(|q| u16::from(q.query_type)).unwrap_or(0),
         qclass: q.map(|q| u16::from(q.query_class)).unwrap_or(0),
         answers: m
@@ -128,7 +128,7 @@ fn from_full(m: &Message) -> DnsMessage {
             .iter()
             .take(MAX_ANSWERS)
             .map(|r| DnsAnswer {
-                name: name_text(&r.name),
+                name: answer_owner(name_text(&r.name), qname.as_deref()),
                 rtype: u16::from(r.record_type()),
                 ttl: r.ttl,
                 data: rdata_text(&r.data),
@@ -139,7 +139,17 @@ fn from_full(m: &Message) -> DnsMessage {
                 },
             })
             .collect(),
+        qname,
         partial: false,
+    }
+}
+
+/// An answer's owner name as the event holds it: empty when it is the question's name.
+pub(super) fn answer_owner(name: String, qname: Option<&str>) -> String {
+    if qname == Some(name.as_str()) {
+        String::new()
+    } else {
+        name
     }
 }
 
@@ -282,7 +292,8 @@ mod tests {
         assert_eq!(r.answers[0].addr, Some("93.184.216.34".parse().unwrap()));
         assert_eq!(r.answers[0].rdata(), "93.184.216.34");
         assert_eq!(r.answers[0].ttl, 3600);
-        assert_eq!(r.answers[0].name, "example.com");
+        // The owner is the question's name: kept as the empty marker.
+        assert_eq!(r.answers[0].name, "");
     }
 
     #[test]

@@ -215,6 +215,14 @@ fn txn(
             if query.response || (query.qname.is_none() && r.qname.is_some()) {
                 r
             } else {
+                // An empty owner name stands for the response's question; spell it out
+                // where the record's question (the query's) differs.
+                if query.qname != r.qname {
+                    let own = r.qname.clone().unwrap_or_default();
+                    for a in answers.iter_mut().filter(|a| a.name.is_empty()) {
+                        a.name.clone_from(&own);
+                    }
+                }
                 query
             }
         }
@@ -339,6 +347,33 @@ mod tests {
         assert_eq!(out[2].qname, "c.example");
         assert!(!out[2].query_seen);
         assert_eq!(out[2].client_ip.to_string(), "10.0.0.1");
+    }
+
+    /// Answers owned by the question's name carry it as the empty marker. When the
+    /// record takes the query's question and the response spelled it otherwise (0x20 case
+    /// randomisation), the response's spelling is written out.
+    #[test]
+    fn answer_owner_follows_the_response_question() {
+        let answer = |name: &str| analyzers::DnsAnswer {
+            name: name.into(),
+            rtype: 1,
+            ttl: 60,
+            data: String::new(),
+            addr: Some("192.0.2.7".parse().unwrap()),
+        };
+        for (resp_q, want) in [("a.example", "a.example"), ("A.Example", "A.Example")] {
+            let mut t = DnsTracker::new(10, 100);
+            let mut out = Vec::new();
+            let mut r = msg(9, true, resp_q);
+            r.rcode = 0;
+            r.answers = vec![answer(""), answer("cdn.example")];
+            t.on_message(0, &ep(true), msg(9, false, "a.example"), &mut out);
+            t.on_message(1, &ep(false), r, &mut out);
+            let d = &out[0];
+            assert_eq!(d.qname, "a.example");
+            assert_eq!(d.answer_name(&d.answers[0]), want);
+            assert_eq!(d.answer_name(&d.answers[1]), "cdn.example");
+        }
     }
 
     #[test]

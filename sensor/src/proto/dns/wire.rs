@@ -40,7 +40,14 @@ pub fn parse_simple(b: &[u8]) -> Option<DnsMessage> {
     pos += 4;
     let mut answers = Vec::with_capacity(usize::from(an));
     for _ in 0..an {
-        let name = read_name(b, &mut pos)?;
+        // A pointer to offset 12 is the question's name itself (the usual answer owner):
+        // no text to build (the empty name means the question's).
+        let name = if b.get(pos..pos + 2) == Some(&[0xc0, 0x0c][..]) {
+            pos += 2;
+            String::new()
+        } else {
+            super::parser::answer_owner(read_name(b, &mut pos)?, Some(&qname))
+        };
         let rtype = u16_at(b, pos)?;
         let ttl = u32_at(b, pos + 4)?;
         let len = usize::from(u16_at(b, pos + 8)?);
