@@ -38,7 +38,6 @@ pub(super) struct Epoch {
 }
 
 impl Epoch {
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.order.len()
     }
@@ -152,11 +151,11 @@ impl EpochMerger {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use analyzers::{DnsTxn, Vlans};
 
-    fn dns(ts: TsNanos) -> Event {
+    pub(in crate::pipeline) fn dns(ts: TsNanos) -> Event {
         Event::Dns(DnsTxn {
             ts,
             flow_id: 0,

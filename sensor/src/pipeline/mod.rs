@@ -8,6 +8,7 @@
 //! back-pressure (never drops); live capture drops whole batches when a worker's queue is
 //! full and counts them (`kizuki_capture_drops_total{stage="queue"}`).
 
+mod analyze;
 mod dispatch;
 mod merge;
 mod sink;

@@ -287,6 +287,8 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
             let mut last_views = Instant::now();
+            // Which thread runs which analyzer over each epoch.
+            let group_of = super::analyze::groups(&analyzers, cfg.pipeline.analyze_threads);
             // SIGHUP: an external rotator moved the file; reopen it.
             let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
@@ -305,20 +307,19 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     }
                     Ok(ToWriter::Epoch(events)) => {
                         let watermark = events.watermark;
-                        for ev in events.iter() {
-                            for a in analyzers.iter_mut() {
-                                a.on_event(ev, &mut alerts);
-                            }
-                        }
                         if let Some(t) = watermark {
                             now = now.max(t);
-                            for a in analyzers.iter_mut() {
-                                a.on_tick(now, &mut alerts);
-                            }
-                            if last_views.elapsed() >= VIEWS_EVERY {
-                                publish_views(&analyzers, &metrics);
-                                last_views = Instant::now();
-                            }
+                        }
+                        super::analyze::run_epoch(
+                            &mut analyzers,
+                            &group_of,
+                            &events,
+                            watermark.map(|_| now),
+                            &mut alerts,
+                        );
+                        if watermark.is_some() && last_views.elapsed() >= VIEWS_EVERY {
+                            publish_views(&analyzers, &metrics);
+                            last_views = Instant::now();
                         }
                         recycle(events, &spare_events);
                         false
