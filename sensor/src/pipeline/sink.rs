@@ -211,6 +211,7 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                 }
             }
             drop(epoch_tx);
+            counters.fold_into(&mut rep);
             let w = writer.join().unwrap_or_default();
             rep.alerts = w.alerts;
             rep.alert_updates = w.alert_updates;
@@ -396,8 +397,20 @@ struct EventCounters {
     dns: prometheus::IntCounter,
     smtp: prometheus::IntCounter,
     flows_by_proto: Children<&'static str>,
-    dns_queries: Children<(&'static str, &'static str)>,
+    /// `kizuki_dns_queries_total` children by (qtype, rcode) number: naming both per
+    /// record cost more than the count. At most [`MAX_CODE_PAIRS`] pairs are kept.
+    dns_queries: Children<(u16, u16)>,
+    /// The summary's per-protocol, per-state and per-rcode counts, by their static names
+    /// (or number), folded into the report's string-keyed maps at the end.
+    tally_proto: Tally<&'static str>,
+    tally_state: Tally<&'static str>,
+    tally_rcode: Tally<u16>,
 }
+
+/// (qtype, rcode) pairs whose counter is kept; hostile traffic can make many more.
+const MAX_CODE_PAIRS: usize = 4096;
+
+type Tally<K> = std::collections::HashMap<K, u64, foldhash::fast::RandomState>;
 
 /// Counter children by label values, on foldhash: SipHash of the labels cost about what
 /// the `with_label_values` lookup it replaces did.
@@ -412,6 +425,24 @@ impl EventCounters {
             smtp: m.events.with_label_values(&["smtp"]),
             flows_by_proto: Default::default(),
             dns_queries: Default::default(),
+            tally_proto: Default::default(),
+            tally_state: Default::default(),
+            tally_rcode: Default::default(),
+        }
+    }
+
+    /// Adds the tallies to the report's maps.
+    fn fold_into(&self, rep: &mut SinkReport) {
+        for (k, n) in &self.tally_proto {
+            *rep.flows_by_proto.entry((*k).to_string()).or_default() += n;
+        }
+        for (k, n) in &self.tally_state {
+            *rep.flows_by_conn_state.entry((*k).to_string()).or_default() += n;
+        }
+        for (rc, n) in &self.tally_rcode {
+            *rep.dns_rcodes
+                .entry(rcode_name(*rc).into_owned())
+                .or_default() += n;
         }
     }
 
@@ -419,18 +450,22 @@ impl EventCounters {
         child(&mut self.flows_by_proto, &m.flows, proto, &[proto])
     }
 
-    fn dns_query(
-        &mut self,
-        m: &Metrics,
-        qtype: &'static str,
-        rcode: &'static str,
-    ) -> &prometheus::IntCounter {
-        child(
-            &mut self.dns_queries,
-            &m.dns_queries,
-            (qtype, rcode),
-            &[qtype, rcode],
-        )
+    /// Counts a DNS query of type `qtype` answered with `rcode`.
+    fn dns_query(&mut self, m: &Metrics, qtype: u16, rcode: u16) {
+        *self.tally_rcode.entry(rcode).or_default() += 1;
+        if let Some(c) = self.dns_queries.get(&(qtype, rcode)) {
+            c.inc();
+            return;
+        }
+        let labels = [
+            qtype_label(&rrtype_name(qtype)),
+            rcode_label(&rcode_name(rcode)),
+        ];
+        let c = m.dns_queries.with_label_values(&labels);
+        c.inc();
+        if self.dns_queries.len() < MAX_CODE_PAIRS {
+            self.dns_queries.insert((qtype, rcode), c);
+        }
     }
 }
 
@@ -473,16 +508,6 @@ impl OutCounters {
             (detector, severity),
             &[detector, severity],
         )
-    }
-}
-
-/// `map[key] += 1` without allocating the key when it is already there (the common case).
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(key.to_string(), 1);
-        }
     }
 }
 
@@ -643,8 +668,8 @@ fn handle(
             } else {
                 rep.flows += 1;
                 let p = proto_label(f.proto);
-                bump(&mut rep.flows_by_proto, p);
-                bump(&mut rep.flows_by_conn_state, f.conn_state.as_str());
+                *c.tally_proto.entry(p).or_default() += 1;
+                *c.tally_state.entry(f.conn_state.as_str()).or_default() += 1;
                 c.flow_proto(m, p).inc();
                 if f.proto == 6 {
                     m.tcp_payload_bytes
@@ -680,10 +705,7 @@ fn handle(
             match d.rcode {
                 Some(rc) => {
                     rep.dns_answered += 1;
-                    let name = rcode_name(rc);
-                    bump(&mut rep.dns_rcodes, &name);
-                    c.dns_query(m, qtype_label(&rrtype_name(d.qtype)), rcode_label(&name))
-                        .inc();
+                    c.dns_query(m, d.qtype, rc);
                 }
                 None => {
                     rep.dns_unanswered += 1;
