@@ -18,8 +18,11 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
-/// Bytes asked of the kernel per read.
-const READ_CHUNK: usize = 1 << 20;
+/// Bytes asked of the kernel per read, reading one file.
+pub(super) const READ_CHUNK: usize = 1 << 20;
+/// The same for each of several files merged by time: they are all open (and their
+/// buffers full) at once, so a replay of hundreds of files stays within tens of MB.
+pub(super) const MERGE_READ_CHUNK: usize = 64 << 10;
 /// libpcap's largest accepted captured length for the link types the sensor decodes
 /// (`MAXIMUM_SNAPLEN`; only D-Bus, EBHSCR and USBPcap allow more).
 const MAX_CAPLEN: u32 = 262_144;
@@ -54,7 +57,8 @@ pub(super) struct ClassicReader {
 impl ClassicReader {
     /// A reader positioned at the first record, or None when the file is not a plain
     /// classic pcap (version 2.4, standard magic) and libpcap should read it.
-    pub(super) fn open(path: &Path) -> std::io::Result<Option<ClassicReader>> {
+    /// `chunk`: the read size (the buffer grows past it only for a record larger than that).
+    pub(super) fn open(path: &Path, chunk: usize) -> std::io::Result<Option<ClassicReader>> {
         let mut file = std::fs::File::open(path)?;
         let mut head = [0u8; FILE_HEADER];
         if file.read_exact(&mut head).is_err() {
@@ -73,7 +77,7 @@ impl ClassicReader {
         };
         Ok(Some(ClassicReader {
             file,
-            buf: vec![0; READ_CHUNK + RECORD_HEADER + MAX_CAPLEN as usize],
+            buf: vec![0; chunk.max(RECORD_HEADER)],
             start: 0,
             end: 0,
             eof: false,
@@ -193,11 +197,14 @@ impl ClassicReader {
         if self.end - self.start >= need || self.eof {
             return Ok(self.end - self.start);
         }
-        // Move the partial record to the front; the buffer holds a chunk plus the largest
-        // record, so `need` always fits.
+        // Move the partial record to the front, and make room for all of it: `need` is at
+        // most a record header plus the largest record libpcap accepts.
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
         while self.end < need {
             match self.file.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
@@ -291,8 +298,10 @@ mod tests {
         }
     }
 
-    fn with_classic(path: &Path) -> Seen {
-        let mut r = ClassicReader::open(path).expect("open").expect("classic");
+    fn with_classic(path: &Path, chunk: usize) -> Seen {
+        let mut r = ClassicReader::open(path, chunk)
+            .expect("open")
+            .expect("classic");
         let mut out = Vec::new();
         loop {
             match r.next_record() {
@@ -307,7 +316,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("t.pcap");
         std::fs::write(&p, &f.bytes).expect("write");
-        let ours = with_classic(&p);
+        let ours = with_classic(&p, READ_CHUNK);
         assert_eq!(
             ours,
             with_libpcap(&p),
@@ -316,6 +325,8 @@ mod tests {
             f.nanos,
             f.snaplen
         );
+        // A merge's small chunks (the buffer grows for a 256 KiB record) read the same.
+        assert_eq!(with_classic(&p, MERGE_READ_CHUNK), ours);
         ours
     }
 
@@ -409,8 +420,8 @@ mod tests {
         f.bytes[4] = 2;
         f.bytes[6] = 3; // version 2.3
         std::fs::write(&p, &f.bytes).expect("write");
-        assert!(ClassicReader::open(&p).expect("open").is_none());
+        assert!(ClassicReader::open(&p, READ_CHUNK).expect("open").is_none());
         std::fs::write(&p, [0x0a, 0x0d, 0x0d, 0x0a, 0, 0]).expect("write");
-        assert!(ClassicReader::open(&p).expect("open").is_none());
+        assert!(ClassicReader::open(&p, READ_CHUNK).expect("open").is_none());
     }
 }

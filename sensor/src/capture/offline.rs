@@ -7,7 +7,7 @@
 //! `if_tsoffset`) of each packet's own interface. A mid-file switch skips the packets libpcap
 //! already delivered. BPF filters need libpcap, so a filter on such a file is an error.
 
-use super::classic::ClassicReader;
+use super::classic::{ClassicReader, MERGE_READ_CHUNK, READ_CHUNK};
 use super::{ts_nanos, CaptureError, PacketSource, Poll, RawPacket};
 use crate::decode::LinkType;
 use analyzers::TsNanos;
@@ -106,7 +106,7 @@ fn libpcap_refuses_interfaces(msg: &str) -> bool {
     msg.contains("different from the") && msg.contains("of the first interface")
 }
 
-fn open_one(path: &Path, bpf: &str) -> Result<Reader, CaptureError> {
+fn open_one(path: &Path, bpf: &str, chunk: usize) -> Result<Reader, CaptureError> {
     let err = |msg: String| CaptureError(format!("{}: {}", path.display(), msg));
     let head = magic(path).map_err(|e| err(e.to_string()))?;
     let gz = head[..2] == [0x1f, 0x8b];
@@ -138,7 +138,7 @@ fn open_one(path: &Path, bpf: &str) -> Result<Reader, CaptureError> {
                 cap.filter(bpf, true)
                     .map_err(|e| err(format!("bad BPF filter {bpf:?}: {e}")))?;
             }
-            match ClassicReader::open(&real).map_err(|e| err(e.to_string()))? {
+            match ClassicReader::open(&real, chunk).map_err(|e| err(e.to_string()))? {
                 Some(rd) if !has_bpf => Src::Classic {
                     rd: Box::new(rd),
                     link,
@@ -251,9 +251,14 @@ impl OfflineSource {
         if paths.is_empty() {
             return Err(CaptureError("no capture files given".into()));
         }
+        let chunk = if paths.len() == 1 {
+            READ_CHUNK
+        } else {
+            MERGE_READ_CHUNK
+        };
         let readers = paths
             .iter()
-            .map(|p| open_one(p, bpf))
+            .map(|p| open_one(p, bpf, chunk))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             readers,
