@@ -123,6 +123,7 @@ pub(super) fn run_epoch(
 mod tests {
     use super::*;
     use crate::pipeline::merge::{tests::dns, EpochMerger};
+    use analyzers::detectors::{new_alert, Hit};
     use analyzers::{Event, Severity};
 
     /// Raises alerts at every `every`-th event and one per tick, named after itself.
@@ -133,21 +134,12 @@ mod tests {
     }
 
     fn alert(detector: &'static str, signature: String) -> Alert {
-        Alert {
-            ts: 0,
-            detector,
-            severity: Severity::Low,
-            signature,
-            src_ip: None,
-            src_port: None,
-            dest_ip: None,
-            dest_port: None,
-            proto: None,
-            name: None,
-            evidence: Default::default(),
-            dedupe_key: String::new(),
+        let hit = Hit {
             update: false,
-        }
+            count: 1,
+            first_ts: 0,
+        };
+        new_alert(0, detector, Severity::Low, signature, String::new(), hit)
     }
 
     impl Analyzer for Noisy {
