@@ -252,21 +252,16 @@ mod tests {
             f.u32(1);
             f
         }
+        /// A number in the file's byte order, given both ways.
+        fn put<const N: usize>(&mut self, be: [u8; N], le: [u8; N]) {
+            self.bytes
+                .extend_from_slice(if self.big { &be } else { &le });
+        }
         fn u16(&mut self, v: u16) {
-            let b = if self.big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            self.bytes.extend_from_slice(&b);
+            self.put(v.to_be_bytes(), v.to_le_bytes());
         }
         fn u32(&mut self, v: u32) {
-            let b = if self.big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            self.bytes.extend_from_slice(&b);
+            self.put(v.to_be_bytes(), v.to_le_bytes());
         }
         fn record(&mut self, sec: u32, frac: u32, caplen: u32, len: u32, fill: usize) -> &mut Self {
             self.u32(sec);
@@ -382,30 +377,28 @@ mod tests {
 
     #[test]
     fn damaged_files_fail_with_libpcaps_words() {
-        let mut cases = Vec::new();
+        // (big-endian, nanoseconds, snaplen, records as (caplen, wire length, bytes written)).
+        let file = |big, nanos, snaplen, records: &[(u32, u32, usize)]| {
+            let mut f = File::new(big, nanos, snaplen);
+            for (i, &(caplen, len, fill)) in records.iter().enumerate() {
+                f.record(i as u32, 0, caplen, len, fill);
+            }
+            f
+        };
         // A cut record header.
-        let mut f = File::new(false, false, 65535);
-        f.record(1, 0, 10, 10, 10);
-        f.bytes.extend_from_slice(&[1, 2, 3, 4, 5]);
-        cases.push(f);
-        // Cut packet data.
-        let mut f = File::new(false, true, 65535);
-        f.record(1, 0, 10, 10, 10).record(2, 0, 50, 50, 20);
-        cases.push(f);
-        // An over-long record cut before, then after, the snapshot length.
-        let mut f = File::new(false, false, 64);
-        f.record(1, 0, 100, 100, 30);
-        cases.push(f);
-        let mut f = File::new(false, false, 64);
-        f.record(1, 0, 100, 100, 80);
-        cases.push(f);
-        // Captured length beyond what libpcap accepts, within and beyond the snaplen.
-        let mut f = File::new(true, false, 65535);
-        f.record(1, 0, 300_000, 300_000, 0);
-        cases.push(f);
-        let mut f = File::new(true, false, 1_000_000);
-        f.record(1, 0, 300_000, 300_000, 0);
-        cases.push(f);
+        let mut cut_header = file(false, false, 65535, &[(10, 10, 10)]);
+        cut_header.bytes.extend_from_slice(&[1, 2, 3, 4, 5]);
+        let cases = [
+            cut_header,
+            // Cut packet data.
+            file(false, true, 65535, &[(10, 10, 10), (50, 50, 20)]),
+            // An over-long record cut before, then after, the snapshot length.
+            file(false, false, 64, &[(100, 100, 30)]),
+            file(false, false, 64, &[(100, 100, 80)]),
+            // Captured length beyond what libpcap accepts, within and beyond the snaplen.
+            file(true, false, 65535, &[(300_000, 300_000, 0)]),
+            file(true, false, 1_000_000, &[(300_000, 300_000, 0)]),
+        ];
         for f in &cases {
             let (_, err) = same_as_libpcap(f);
             assert!(err.is_some());
