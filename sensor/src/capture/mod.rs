@@ -1,6 +1,7 @@
 //! Packet sources: offline files (pcap, pcapng, gzip, several merged by time) and live
-//! interfaces, both through libpcap (the `pcap` crate). A source hands packets to a callback
-//! so the bytes are borrowed from libpcap's buffer, not copied twice.
+//! interfaces, both opened by libpcap (the `pcap` crate; plain classic pcaps are then read
+//! by `classic`). A source hands packets to a callback so the bytes are borrowed from the
+//! reader's buffer, not copied twice.
 
 mod classic;
 pub mod live;

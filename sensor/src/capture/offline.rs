@@ -1,6 +1,8 @@
 //! Offline replay: pcap/pcapng files (gzip-compressed too), several merged in timestamp order.
 //!
-//! libpcap reads every file it accepts. libpcap (1.10) refuses a pcapng whose interfaces
+//! libpcap opens every file and reads every one it accepts, except a plain classic pcap
+//! without a BPF filter, which [`ClassicReader`] then reads in large chunks (the same packets
+//! and errors, without libpcap's per-packet `fread`s). libpcap (1.10) refuses a pcapng whose interfaces
 //! differ in link type or snaplen, either at open or when it meets the odd interface
 //! mid-file. Such a file is read (again) with the `pcap-file` crate's pcapng reader
 //! ([`NgReader`]), which takes the link type and timestamp resolution (`if_tsresol`,
