@@ -44,12 +44,7 @@ impl<const N: usize> InlineStr<N> {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        let mut t = InlineStr {
-            len: end as u8,
-            bytes: [0; N],
-        };
-        t.bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
-        t
+        Self::holding(&s.as_bytes()[..end])
     }
 
     /// Text from ASCII bytes (what the sensor's base64 and history write); None for
@@ -58,12 +53,17 @@ impl<const N: usize> InlineStr<N> {
         if b.len() > N.min(usize::from(u8::MAX)) || !b.is_ascii() {
             return None;
         }
+        Some(Self::holding(b))
+    }
+
+    /// `b` (whole characters, at most `N` and 255 bytes: the callers check).
+    fn holding(b: &[u8]) -> Self {
         let mut t = InlineStr {
             len: b.len() as u8,
             bytes: [0; N],
         };
         t.bytes[..b.len()].copy_from_slice(b);
-        Some(t)
+        t
     }
 
     /// The text's bytes, without the UTF-8 check [`InlineStr::as_str`] makes (they are

@@ -227,18 +227,14 @@ fn envelope(
     vlan: &Vlans,
     community_id: &analyzers::CommunityId,
 ) {
-    o.raw("timestamp", |b| {
-        b.push(b'"');
-        write_eve_ts_bytes(b, ts);
-        b.push(b'"');
-    })
-    .u64("flow_id", flow_id)
-    .lit("event_type", event_type)
-    .ip("src_ip", src.0)
-    .u64("src_port", src.1.into())
-    .ip("dest_ip", dest.0)
-    .u64("dest_port", dest.1.into())
-    .lit("proto", &proto_name(proto));
+    o.raw("timestamp", |b| ts_str(b, ts))
+        .u64("flow_id", flow_id)
+        .lit("event_type", event_type)
+        .ip("src_ip", src.0)
+        .u64("src_port", src.1.into())
+        .ip("dest_ip", dest.0)
+        .u64("dest_port", dest.1.into())
+        .lit("proto", &proto_name(proto));
     if !vlan.is_empty() {
         o.raw("vlan", |b| {
             b.push(b'[');
@@ -317,11 +313,7 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
 /// `addr` (it has no text of its own), anything else from `data`.
 fn rdata(b: &mut Vec<u8>, a: &analyzers::DnsAnswer) {
     match a.addr {
-        Some(ip) if a.data.is_empty() => {
-            b.push(b'"');
-            super::jsonw::ip(b, ip);
-            b.push(b'"');
-        }
+        Some(ip) if a.data.is_empty() => super::jsonw::quoted_ip(b, ip),
         _ => super::jsonw::string(b, &a.data),
     }
 }

@@ -46,13 +46,7 @@ impl<'a> Obj<'a> {
     #[inline(always)]
     pub fn str_bytes(&mut self, k: &str, v: &[u8]) -> &mut Self {
         self.key(k);
-        if is_clean(v) {
-            self.out.push(b'"');
-            self.out.extend_from_slice(v);
-            self.out.push(b'"');
-        } else {
-            string(self.out, &String::from_utf8_lossy(v));
-        }
+        string_bytes(self.out, v);
         self
     }
 
@@ -63,9 +57,7 @@ impl<'a> Obj<'a> {
     pub fn lit(&mut self, k: &str, v: &str) -> &mut Self {
         debug_assert!(is_clean(v.as_bytes()), "{v:?} needs escaping");
         self.key(k);
-        self.out.push(b'"');
-        self.out.extend_from_slice(v.as_bytes());
-        self.out.push(b'"');
+        quoted(self.out, v.as_bytes());
         self
     }
 
@@ -111,9 +103,7 @@ impl<'a> Obj<'a> {
     #[inline(always)]
     pub fn ip(&mut self, k: &str, v: IpAddr) -> &mut Self {
         self.key(k);
-        self.out.push(b'"');
-        ip(self.out, v);
-        self.out.push(b'"');
+        quoted_ip(self.out, v);
         self
     }
 
@@ -146,13 +136,31 @@ impl<'a> Obj<'a> {
 /// Appends `s` as a JSON string. Clean printable text (the common case) is copied as it is;
 /// anything with a quote, backslash or control byte goes through serde_json's escaper.
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    if is_clean(s.as_bytes()) {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+    string_bytes(out, s.as_bytes());
+}
+
+/// [`string`] for the bytes of a `str` (no UTF-8 check on the clean path; anything else is
+/// read as UTF-8, lossily, which for a `str`'s bytes changes nothing).
+pub fn string_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    if is_clean(b) {
+        quoted(out, b);
     } else {
-        let _ = serde_json::to_writer(&mut *out, s);
+        let _ = serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(b));
     }
+}
+
+/// `b` between quotes, for bytes known to need no escaping.
+fn quoted(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(b);
+    out.push(b'"');
+}
+
+/// An address as a JSON string.
+pub fn quoted_ip(out: &mut Vec<u8>, v: IpAddr) {
+    out.push(b'"');
+    ip(out, v);
+    out.push(b'"');
 }
 
 /// No byte needs escaping (none below 0x20, no `"`, no `\`). Eight bytes a step: the bit
