@@ -250,6 +250,7 @@ fn envelope(
     o.str_bytes("community_id", community_id.as_bytes());
 }
 
+#[inline(always)]
 fn ts_str(b: &mut Vec<u8>, ts: TsNanos) {
     b.push(b'"');
     write_eve_ts_bytes(b, ts);

@@ -135,12 +135,14 @@ impl<'a> Obj<'a> {
 
 /// Appends `s` as a JSON string. Clean printable text (the common case) is copied as it is;
 /// anything with a quote, backslash or control byte goes through serde_json's escaper.
+#[inline]
 pub fn string(out: &mut Vec<u8>, s: &str) {
     string_bytes(out, s.as_bytes());
 }
 
 /// [`string`] for the bytes of a `str` (no UTF-8 check on the clean path; anything else is
 /// read as UTF-8, lossily, which for a `str`'s bytes changes nothing).
+#[inline]
 pub fn string_bytes(out: &mut Vec<u8>, b: &[u8]) {
     if is_clean(b) {
         quoted(out, b);
@@ -150,6 +152,7 @@ pub fn string_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// `b` between quotes, for bytes known to need no escaping.
+#[inline(always)]
 fn quoted(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
     out.extend_from_slice(b);

@@ -129,13 +129,7 @@ impl RotatingFile {
 
     /// Writes one line that already ends in `\n`, rotating first when it is due.
     pub fn write_line_nl(&mut self, line_nl: &[u8], ts: i64) -> bool {
-        let opened = *self.opened_at.get_or_insert(ts);
-        let by_size = self.policy.max_bytes > 0
-            && self.size > 0
-            && self.size + line_nl.len() as u64 > self.policy.max_bytes;
-        let by_age =
-            self.policy.max_age_ns > 0 && ts.saturating_sub(opened) >= self.policy.max_age_ns;
-        if by_size || (by_age && self.size > 0) {
+        if self.rotation_due(ts, line_nl.len()) {
             self.rotate(ts);
         }
         let ok = self.out.write_all(line_nl).is_ok();
@@ -166,13 +160,7 @@ impl RotatingFile {
                 (run, run_lines, start) = (end, 0, end);
                 continue;
             }
-            let opened = *self.opened_at.get_or_insert(ts);
-            let by_size = self.policy.max_bytes > 0
-                && self.size > 0
-                && self.size + len as u64 > self.policy.max_bytes;
-            let by_age =
-                self.policy.max_age_ns > 0 && ts.saturating_sub(opened) >= self.policy.max_age_ns;
-            if by_size || (by_age && self.size > 0) {
+            if self.rotation_due(ts, len) {
                 written += self.write_run(lines.get(run..start), run_lines);
                 (run, run_lines) = (start, 0);
                 self.rotate(ts);
@@ -183,6 +171,16 @@ impl RotatingFile {
             start = end;
         }
         written + self.write_run(lines.get(run..start), run_lines)
+    }
+
+    /// The policy says to rotate before a line of `len` bytes stamped `ts` (an empty file
+    /// never rotates).
+    fn rotation_due(&mut self, ts: i64, len: usize) -> bool {
+        let opened = *self.opened_at.get_or_insert(ts);
+        let by_size = self.policy.max_bytes > 0 && self.size + len as u64 > self.policy.max_bytes;
+        let by_age =
+            self.policy.max_age_ns > 0 && ts.saturating_sub(opened) >= self.policy.max_age_ns;
+        self.size > 0 && (by_size || by_age)
     }
 
     /// Writes `n` pending lines; a failed write counts each as an error and takes their

@@ -123,7 +123,7 @@ pub struct RunReport {
 /// Where a run's records go and how it is stopped.
 /// Spent event vectors on their way back to each worker: an epoch returns a few hundred
 /// batches at once, and a batch that finds the channel full is freed by the analyze thread.
-const SPARE_EVENT_VECS: usize = 512;
+const SPARE_EVENT_VECS: usize = 256;
 
 pub struct Outputs {
     pub metrics: Metrics,

@@ -511,14 +511,14 @@ impl OutCounters {
     }
 }
 
-/// Vectors larger than this (in events) are freed rather than kept: one huge epoch must not
-/// pin its memory for the rest of the run. Workers publish per packet batch and flush in
-/// chunks of 1024 flows, so their vectors stay below this.
-const MAX_SPARE_EVENTS: usize = 2048;
+/// Vectors with room for more events than this are freed rather than kept: a packet batch
+/// makes tens of records, and the flush chunks of 1024 flows (end of a replay, a mass
+/// expiry) must not stay pinned in the pools afterwards. Each worker's return channel and
+/// stash then hold at most (256 + 64) × 256 × 216 B ≈ 18 MB.
+const MAX_SPARE_EVENTS: usize = 256;
 
 /// A vector with at most this many events goes back with them, for its worker to drop;
-/// a larger one is emptied here. A return channel then pins at most `SPARE_EVENT_VECS` ×
-/// 64 events (a packet batch makes tens of records) plus the vectors' capacity.
+/// a larger one is emptied here.
 const RETURN_WITH_EVENTS: usize = 64;
 
 /// Hands an epoch's batches, events and all, back to the workers that filled them, which
