@@ -242,7 +242,10 @@ impl DirectIp {
             e.first_ts = e.first_ts.min(d.ts);
             e.expires = e.expires.max(expires);
             if e.qname != *qname {
-                e.qname = qname.to_string();
+                // In place: an address answers for many names in turn (CDNs, shared
+                // hosting), and a fresh string per answer was an allocation and a free.
+                e.qname.clear();
+                e.qname.push_str(&qname);
             }
         }
     }

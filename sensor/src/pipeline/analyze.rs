@@ -49,6 +49,13 @@ pub(super) fn groups(analyzers: &[Box<dyn Analyzer>], threads: usize) -> Vec<usi
     group
 }
 
+/// Threads for the epochs left once the sink is done: every core (at most 4), and never
+/// fewer than configured.
+pub(super) fn tail_threads(cfg: &crate::config::PipelineConfig) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(4).max(cfg.analyze_threads)
+}
+
 /// An alert with where it was raised: (phase: 0 events, 1 tick; event index; analyzer index).
 type Tagged = ((u8, u32, u32), Alert);
 
@@ -75,6 +82,44 @@ pub(super) fn run_epoch(
         }
         return;
     }
+    run_split(analyzers, group_of, threads, epoch, tick, alerts);
+}
+
+/// The last tick of a replay (or of a shutdown), split over the groups like an epoch: it
+/// judges everything still waiting (all the flows of the final flush), with every core
+/// free by then.
+pub(super) fn run_final_tick(
+    analyzers: &mut [Box<dyn Analyzer>],
+    group_of: &[usize],
+    now: TsNanos,
+    alerts: &mut Vec<Alert>,
+) {
+    let threads = group_of.iter().max().map_or(1, |g| g + 1);
+    if threads <= 1 || group_of.len() != analyzers.len() {
+        for a in analyzers.iter_mut() {
+            a.on_tick(now, alerts);
+        }
+        return;
+    }
+    run_split(
+        analyzers,
+        group_of,
+        threads,
+        &Epoch::default(),
+        Some(now),
+        alerts,
+    );
+}
+
+/// [`run_epoch`] on one scoped thread per group (the analyze thread runs the first).
+fn run_split(
+    analyzers: &mut [Box<dyn Analyzer>],
+    group_of: &[usize],
+    threads: usize,
+    epoch: &Epoch,
+    tick: Option<TsNanos>,
+    alerts: &mut Vec<Alert>,
+) {
     let mut parts: Vec<Vec<(u32, &mut Box<dyn Analyzer>)>> =
         (0..threads).map(|_| Vec::new()).collect();
     for (i, a) in analyzers.iter_mut().enumerate() {
@@ -204,6 +249,29 @@ mod tests {
         assert!(one.len() > 2000, "{} alerts", one.len());
         assert_eq!(alerts_with(2), one);
         assert_eq!(alerts_with(3), one);
+    }
+
+    /// The final tick, split or not: the tick alerts in analyzer order, after the same
+    /// events.
+    #[test]
+    fn final_tick_alerts_come_in_analyzer_order_whatever_the_thread_count() {
+        let run = |threads: usize| {
+            let mut a = analyzers();
+            let groups = groups(&a, threads);
+            let mut out = Vec::new();
+            run_epoch(&mut a, &groups, &epoch(600), None, &mut out);
+            run_final_tick(&mut a, &groups, 9, &mut out);
+            out.into_iter()
+                .map(|a| (a.detector, a.signature))
+                .collect::<Vec<_>>()
+        };
+        let one = run(1);
+        let ticks: Vec<_> = one.iter().filter(|(_, s)| s == "tick 9").collect();
+        assert_eq!(ticks.len(), 5);
+        assert_eq!(ticks[0].0, "beacon");
+        assert_eq!(ticks[4].0, "direct_ip");
+        assert_eq!(run(2), one);
+        assert_eq!(run(3), one);
     }
 
     #[test]

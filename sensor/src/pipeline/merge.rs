@@ -28,6 +28,7 @@ pub(super) struct EpochMerger {
 /// in time order, then the watermark to tick to (`None`: no tick — a piece of the final flush,
 /// or the end). Events are a few hundred bytes each: ordering an index instead of moving them
 /// keeps the merge off the memory bus.
+#[derive(Default)]
 pub(super) struct Epoch {
     parts: Vec<Vec<Event>>,
     /// The source of each part.

@@ -13,6 +13,8 @@ use analyzers::{Alert, Analyzer, CloseReason, Event, TsNanos};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -127,8 +129,10 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
     // more in page faults (the allocator hands big blocks back to the kernel) than the
     // serialising itself.
     let (spent_tx, spent_rx) = crossbeam_channel::bounded::<Buffers>(EPOCHS_IN_FLIGHT + 2);
+    let serialised_all = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(WriterSetup {
         rx: epoch_rx,
+        serialised_all: serialised_all.clone(),
         spent: spent_tx,
         spare_events,
         eve,
@@ -210,6 +214,8 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
                     break;
                 }
             }
+            // What is left for the analyze thread is all the work there is now.
+            serialised_all.store(true, Ordering::Release);
             drop(epoch_tx);
             counters.fold_into(&mut rep);
             let w = writer.join().unwrap_or_default();
@@ -238,6 +244,8 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
 /// What the writer thread owns.
 struct WriterSetup {
     rx: Receiver<ToWriter>,
+    /// Set once the sink has serialised and handed over its last epoch.
+    serialised_all: Arc<AtomicBool>,
     spent: crossbeam_channel::Sender<Buffers>,
     spare_events: Vec<crossbeam_channel::Sender<Vec<Event>>>,
     eve: EveWriter,
@@ -253,6 +261,7 @@ struct WriterSetup {
 fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
     let WriterSetup {
         rx,
+        serialised_all,
         spent,
         spare_events,
         mut eve,
@@ -290,11 +299,16 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             let mut last_views = Instant::now();
             // Which thread runs which analyzer over each epoch.
             let group_of = super::analyze::groups(&analyzers, cfg.pipeline.analyze_threads);
+            // Once the sink is done, the epochs still queued here (the analyzers lag the
+            // sink by up to EPOCHS_IN_FLIGHT) and the final flush run with the cores the
+            // workers and the sink no longer use; the output does not depend on the split.
+            let tail_group_of =
+                super::analyze::groups(&analyzers, super::analyze::tail_threads(&cfg.pipeline));
             // SIGHUP: an external rotator moved the file; reopen it.
-            let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let hup = Arc::new(AtomicBool::new(false));
             let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
             loop {
-                if hup.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                if hup.swap(false, Ordering::Relaxed) {
                     eve.reopen();
                 }
                 let closed = match rx.recv_timeout(Duration::from_millis(500)) {
@@ -311,9 +325,14 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                         if let Some(t) = watermark {
                             now = now.max(t);
                         }
+                        let groups = if serialised_all.load(Ordering::Acquire) {
+                            &tail_group_of
+                        } else {
+                            &group_of
+                        };
                         super::analyze::run_epoch(
                             &mut analyzers,
-                            &group_of,
+                            groups,
                             &events,
                             watermark.map(|_| now),
                             &mut alerts,
@@ -354,24 +373,31 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             }
             // Final evaluation at the last packet time, then the analysts' views.
             if now > i64::MIN {
-                for a in analyzers.iter_mut() {
-                    a.on_tick(now, &mut alerts);
-                }
+                super::analyze::run_final_tick(&mut analyzers, &tail_group_of, now, &mut alerts);
             }
             emit_records(&mut analyzers, &mut eve, &metrics, &mut counters, &mut line);
-            emit_alerts(
-                &mut alerts,
-                &mut eve,
-                &metrics,
-                &mut counters,
-                &mut rep,
-                &mut line,
-                am.as_ref(),
-            );
+            // The state file (megabytes for a large inventory, then an fsync) is written
+            // while the last alerts go to the EVE file: the two share nothing.
+            std::thread::scope(|s| {
+                let saving = state_file.as_ref().map(|p| {
+                    let a = &mut analyzers;
+                    s.spawn(move || save_state(p, a, now))
+                });
+                emit_alerts(
+                    &mut alerts,
+                    &mut eve,
+                    &metrics,
+                    &mut counters,
+                    &mut rep,
+                    &mut line,
+                    am.as_ref(),
+                );
+                eve.flush();
+                if let Some(Err(e)) = saving.map(|h| h.join()) {
+                    std::panic::resume_unwind(e);
+                }
+            });
             publish_views(&analyzers, &metrics);
-            if let Some(p) = &state_file {
-                save_state(p, &analyzers, now);
-            }
             // Only `kizuki report` reads the analysts' views.
             for a in analyzers.iter().filter(|_| rep.keep_alert_log) {
                 let snap = a.snapshot();
@@ -379,7 +405,11 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     rep.analyzers.insert(a.name().to_string(), snap);
                 }
             }
-            eve.flush();
+            // Freeing the analyzers' tables (a million nodes and more) is not on the way
+            // to the summary; a replay's process may exit before it is done.
+            let _ = std::thread::Builder::new()
+                .name("analyze-free".into())
+                .spawn(move || drop(analyzers));
             rep.eve_events = eve.lines;
             rep.eve_write_errors = eve.write_errors();
             rep.eve_rotations = eve.rotations();
@@ -553,11 +583,7 @@ fn publish_views(analyzers: &[Box<dyn Analyzer>], metrics: &Metrics) {
     let mut readings = Vec::new();
     for a in analyzers {
         a.gauges(&mut readings);
-        if a.name() == "inventory"
-            && metrics
-                .inventory_view_wanted
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if a.name() == "inventory" && metrics.inventory_view_wanted.load(Ordering::Relaxed) {
             if let Ok(mut v) = metrics.inventory_view.lock() {
                 *v = a.snapshot();
             }
