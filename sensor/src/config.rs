@@ -113,7 +113,9 @@ pub struct PipelineConfig {
     /// Batches queued per worker before back-pressure (replay) or drops (live).
     pub queue_batches: usize,
     /// Threads the analyzers are split over for each epoch (1 = all on the analyze thread).
-    /// More only pays where cores are idle: on a 2-core box, 2 was 1.06× slower.
+    /// More only pays where cores are idle: on a 2-core box, 2 was 1.06× slower. Whatever
+    /// the value, the work left after the last packet (queued epochs, the final tick) runs
+    /// on every core (at most 4).
     pub analyze_threads: usize,
 }
 
