@@ -698,7 +698,12 @@ impl Analyzer for Inventory {
     }
 
     fn drain_records(&mut self, out: &mut Vec<Record>) {
-        out.append(&mut self.log.buf);
+        // Into an empty buffer the two trade places: no copy, and each keeps its capacity.
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.log.buf);
+        } else {
+            out.append(&mut self.log.buf);
+        }
     }
 
     fn on_tick(&mut self, now: TsNanos, out: &mut Vec<Alert>) {

@@ -469,9 +469,10 @@ impl BeaconAnalyzer {
         for idx in queue.drain(..) {
             self.rescore(idx, now, out);
         }
-        if self.queue.is_empty() {
-            self.queue = queue; // keep the allocation
-        }
+        // Keep the allocation: the keys re-queued meanwhile move into it (in order), where a
+        // fresh queue regrew from nothing every tick.
+        queue.append(&mut self.queue);
+        self.queue = queue;
     }
 
     fn covered_by_name(&self, key: &BeaconKey, alias: Option<&Arc<str>>) -> bool {

@@ -265,6 +265,9 @@ fn skip_name(name: &str) -> bool {
         || !name.contains('.')
 }
 
+/// Names kept per (client, domain) key as an alert's samples.
+const TUNNEL_SAMPLES: usize = 3;
+
 struct TunnelState {
     window_start: TsNanos,
     subdomains: NameHashes,
@@ -276,7 +279,9 @@ struct TunnelState {
     max_name: usize,
     entropy_sum: f64,
     entropy_n: u64,
-    samples: Vec<String>,
+    /// The first names with a subdomain, for the alert. Inline: most keys are made for one
+    /// or two queries and evicted, and a vector was an allocation (and a free) each.
+    samples: smallvec::SmallVec<[Box<str>; TUNNEL_SAMPLES]>,
     severity: Option<Severity>,
 }
 
@@ -292,7 +297,7 @@ impl TunnelState {
             max_name: 0,
             entropy_sum: 0.0,
             entropy_n: 0,
-            samples: Vec::new(),
+            samples: smallvec::SmallVec::new(),
             severity: None,
         }
     }
@@ -372,8 +377,8 @@ impl DnsTunnel {
                 st.entropy_n += 1;
             }
         }
-        if st.samples.len() < 3 && !sub.is_empty() {
-            st.samples.push(name.to_string());
+        if st.samples.len() < TUNNEL_SAMPLES && !sub.is_empty() {
+            st.samples.push(name.as_ref().into());
         }
         let uniq = st.subdomains.len();
         let mut reasons = Vec::new();
@@ -438,7 +443,7 @@ impl DnsTunnel {
             json!(mean_entropy.map(|e| (e * 1000.0).round() / 1000.0)),
         );
         ev.insert("window_start".into(), json!(st.window_start as f64 / 1e9));
-        ev.insert("samples".into(), json!(st.samples));
+        ev.insert("samples".into(), json!(st.samples.as_slice()));
         add_vlan(&mut a, d.vlan);
         self.alerts += 1;
         out.push(a);

@@ -154,11 +154,29 @@ pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Any byte of `s` in `A..=Z`. A fold without early exit, so the compiler vectorises it: it
-/// runs on every name of every event, several times (one per analyzer), and `any` took
-/// ~4 instructions a byte.
+/// Any byte of `s` in `A..=Z`. It runs on every name of every event, several times (one per
+/// analyzer): eight bytes at a time, about 10 instructions a word, where the byte fold the
+/// compiler vectorised took ~80 instructions a name and `any` ~4 a byte.
 pub fn has_ascii_uppercase(s: &str) -> bool {
-    s.bytes().fold(false, |up, b| up | b.is_ascii_uppercase())
+    let (words, rest) = s.as_bytes().as_chunks::<8>();
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    let found = words
+        .iter()
+        .fold(0, |acc, w| acc | uppercase_bytes(u64::from_le_bytes(*w)));
+    (found | uppercase_bytes(u64::from_le_bytes(tail))) != 0
+}
+
+/// The top bit of each byte of `w` that is in `A..=Z`, the other bits clear. With each
+/// byte's top bit masked off, adding 0x3f (or 0x25) to every byte cannot carry into the
+/// next one, and sets a byte's top bit exactly when it is at least `A` (or above `Z`).
+fn uppercase_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let x = w & !HIGH;
+    let from_a = x.wrapping_add(ONES * (0x80 - b'A' as u64));
+    let past_z = x.wrapping_add(ONES * (0x80 - b'Z' as u64 - 1));
+    from_a & !past_z & !w & HIGH
 }
 
 /// The registrable domain (eTLD+1) of a normalised name by the Public Suffix List, if any.
@@ -780,6 +798,27 @@ mod tests {
         ] {
             let want = n.trim().trim_end_matches('.').to_ascii_lowercase();
             assert_eq!(normalized(n), want, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn has_ascii_uppercase_matches_the_byte_test() {
+        // Every byte value at every place of strings of 0 to 17 bytes (two words and a tail).
+        for len in 0..=17usize {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    // Not UTF-8 on its own: the test is on bytes, so build the str lossily
+                    // only where needed and compare on the same bytes.
+                    let s = String::from_utf8_lossy(&v).into_owned();
+                    let want = s.bytes().any(|c| c.is_ascii_uppercase());
+                    assert_eq!(has_ascii_uppercase(&s), want, "{s:?}");
+                }
+            }
+            let s: String = "aZ\u{e9}@[`{".chars().cycle().take(len).collect();
+            let want = s.bytes().any(|c| c.is_ascii_uppercase());
+            assert_eq!(has_ascii_uppercase(&s), want, "{s:?}");
         }
     }
 

@@ -126,6 +126,8 @@ struct SuffixIndex {
     /// Every key's [`tail`]: a name can only be under a key whose tail is its own, so most
     /// names (under no listed provider) take one lookup here instead of one per dot.
     tails: HashSet<String, foldhash::fast::RandomState>,
+    /// Some key is a single label: only then can a name's last label alone be a tail.
+    single_label_keys: bool,
 }
 
 /// The last two labels of `name` (all of it if it has fewer).
@@ -144,6 +146,7 @@ impl SuffixIndex {
         SuffixIndex {
             max_len: map.keys().map(String::len).max().unwrap_or(0),
             tails: map.keys().map(|k| tail(k).to_string()).collect(),
+            single_label_keys: map.keys().any(|k| !k.contains('.')),
             map,
         }
     }
@@ -174,7 +177,9 @@ impl SuffixIndex {
         }
         let last = last?;
         let tail2 = second.map_or(name, |j| &name[j + 1..]);
-        if !self.tails.contains(tail2) && !self.tails.contains(&name[last + 1..]) {
+        if !self.tails.contains(tail2)
+            && !(self.single_label_keys && self.tails.contains(&name[last + 1..]))
+        {
             return None;
         }
         // Walk the suffixes of the name (what follows each dot) from the longest proper one,
@@ -377,19 +382,30 @@ mod tests {
     #[test]
     fn find_walks_from_the_longest_proper_suffix() {
         // The walk before the length bound: every dot, left to right.
-        fn reference<'a>(m: &SuffixMap, name: &'a str) -> Option<&'a str> {
+        // Where the match starts in the name.
+        fn reference(m: &SuffixMap, name: &str) -> Option<usize> {
             let mut rest = name;
             while let Some(i) = rest.find('.') {
                 rest = &rest[i + 1..];
                 if m.contains_key(rest) {
-                    return Some(rest);
+                    return Some(name.len() - rest.len());
                 }
             }
             None
         }
+        // With a single-label key and without one (the last label alone is then never looked up).
+        for keys in [
+            &["duckdns.org", "org", "a.b.c.example", "x.y"][..],
+            &["duckdns.org", "a.b.c.example", "x.y"][..],
+        ] {
+            check_find(keys, reference);
+        }
+    }
+
+    fn check_find(keys: &[&str], reference: fn(&SuffixMap, &str) -> Option<usize>) {
         let mut m = SuffixMap::default();
-        for s in ["duckdns.org", "org", "a.b.c.example", "x.y"] {
-            m.insert(s.into(), String::new());
+        for s in keys {
+            m.insert(s.to_string(), String::new());
         }
         let index = SuffixIndex::new(m.clone());
         for n in [
@@ -412,7 +428,8 @@ mod tests {
             ".",
             "..",
         ] {
-            assert_eq!(index.find(n), reference(&m, n), "{n:?}");
+            let found = index.find(n).map(|f| n.len() - f.len());
+            assert_eq!(found, reference(&m, n), "{keys:?} {n:?}");
         }
     }
 

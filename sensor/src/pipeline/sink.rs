@@ -293,6 +293,8 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             let mut last_state_save = Instant::now();
             let mut last_flush = Instant::now();
             let mut line = Vec::with_capacity(1024);
+            // Kept across epochs: the analyzers' record buffers trade places with it.
+            let mut records = Vec::new();
             let mut counters = OutCounters::default();
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
@@ -347,7 +349,14 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     Err(RecvTimeoutError::Timeout) => false,
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
-                emit_records(&mut analyzers, &mut eve, &metrics, &mut counters, &mut line);
+                emit_records(
+                    &mut analyzers,
+                    &mut eve,
+                    &metrics,
+                    &mut counters,
+                    &mut line,
+                    &mut records,
+                );
                 emit_alerts(
                     &mut alerts,
                     &mut eve,
@@ -375,7 +384,14 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             if now > i64::MIN {
                 super::analyze::run_final_tick(&mut analyzers, &tail_group_of, now, &mut alerts);
             }
-            emit_records(&mut analyzers, &mut eve, &metrics, &mut counters, &mut line);
+            emit_records(
+                &mut analyzers,
+                &mut eve,
+                &metrics,
+                &mut counters,
+                &mut line,
+                &mut records,
+            );
             // The state file (megabytes for a large inventory, then an fsync) is written
             // while the last alerts go to the EVE file: the two share nothing.
             std::thread::scope(|s| {
@@ -601,12 +617,13 @@ fn emit_records(
     m: &Metrics,
     c: &mut OutCounters,
     line: &mut Vec<u8>,
+    records: &mut Vec<analyzers::Record>,
 ) {
-    let mut records = Vec::new();
+    records.clear();
     for a in analyzers.iter_mut() {
-        a.drain_records(&mut records);
+        a.drain_records(records);
     }
-    for r in &records {
+    for r in records.iter() {
         line.clear();
         match r {
             analyzers::Record::Inventory(c) => crate::output::eve::write_inventory(line, c),
