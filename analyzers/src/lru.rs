@@ -253,14 +253,17 @@ impl<K: Hash + Eq, V> Lru<K, V> {
 
     /// Inserts an absent key (evicting the least recently used entry when full).
     fn insert_new(&mut self, hash: u64, make: impl FnOnce() -> (K, V)) -> u32 {
-        if self.index.len() >= self.cap && self.tail != NIL {
-            let victim = self.tail;
-            self.remove(victim);
+        // When full, the new entry takes the victim's slot: the old node is dropped where it
+        // lies instead of moved out, and the free list is not touched.
+        let victim = (self.index.len() >= self.cap && self.tail != NIL).then_some(self.tail);
+        if let Some(v) = victim {
+            self.unindex(v);
             self.evicted += 1;
         }
         let (key, val) = make();
         let node = Node { key, val };
-        let idx = match self.free.pop() {
+        let reuse = victim.or_else(|| self.free.pop());
+        let idx = match reuse {
             Some(i) => match self.slots.slot_mut(i) {
                 Some(s) => {
                     *s = Some(node);
@@ -288,13 +291,18 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         idx
     }
 
-    pub fn remove(&mut self, idx: u32) -> Option<(K, V)> {
-        self.slots.get(idx)?;
+    /// Takes a live slot off the recency list and out of the index (its node stays).
+    fn unindex(&mut self, idx: u32) {
         let hash = spread(self.link(idx).hash);
         self.unlink(idx);
         if let Ok(e) = self.index.find_entry(hash, |e| e.idx == idx) {
             e.remove();
         }
+    }
+
+    pub fn remove(&mut self, idx: u32) -> Option<(K, V)> {
+        self.slots.get(idx)?;
+        self.unindex(idx);
         let node = self.slots.slot_mut(idx)?.take()?;
         self.free.push(idx);
         Some((node.key, node.val))

@@ -63,9 +63,9 @@ struct LocalCounts {
 pub(super) struct Dispatcher {
     /// Worker shards; the dispatcher is event source number `shard_count` for the sink.
     shard_count: usize,
-    dns_ports: Vec<u16>,
+    dns_ports: super::ports::PortSet,
     /// SMTP ports whose TCP payload workers reassemble (empty when SMTP is off).
-    smtp_ports: Vec<u16>,
+    smtp_ports: super::ports::PortSet,
     mode: Mode,
     senders: Vec<Sender<WorkerMsg>>,
     recycle: Receiver<Batch>,
@@ -101,12 +101,12 @@ impl Dispatcher {
         limits.max_flows = (cfg.flow.max_flows / 64).max(1024);
         Self {
             shard_count: n,
-            dns_ports: cfg.dns.ports.clone(),
-            smtp_ports: if cfg.smtp.enabled {
-                cfg.smtp.ports.clone()
+            dns_ports: super::ports::PortSet::new(&cfg.dns.ports),
+            smtp_ports: super::ports::PortSet::new(if cfg.smtp.enabled {
+                &cfg.smtp.ports
             } else {
-                Vec::new()
-            },
+                &[]
+            }),
             mode,
             pending: (0..n).map(|_| Batch::default()).collect(),
             senders,
@@ -208,13 +208,12 @@ impl Dispatcher {
     /// request (server names). Everything else is counted from the headers alone, so it is
     /// not copied.
     fn payload_to_keep<'a>(&self, pk: &Packet<'a>) -> &'a [u8] {
-        let dns = |s: u16, d: u16| self.dns_ports.contains(&s) || self.dns_ports.contains(&d);
+        let dns = |s: u16, d: u16| self.dns_ports.either(s, d);
         match pk.transport {
             Transport::Udp(u) if dns(u.sport, u.dport) => u.payload,
             Transport::Tcp(t) if !t.payload.is_empty() => {
                 if dns(t.sport, t.dport)
-                    || self.smtp_ports.contains(&t.dport)
-                    || self.smtp_ports.contains(&t.sport)
+                    || self.smtp_ports.either(t.dport, t.sport)
                     || tls::looks_like_client_hello(t.payload)
                     || http::looks_like_http_request(t.payload)
                 {

@@ -11,6 +11,7 @@
 mod analyze;
 mod dispatch;
 mod merge;
+mod ports;
 mod sink;
 pub mod state;
 mod worker;

@@ -37,7 +37,7 @@ pub(super) struct Worker {
     flows: FlowTable,
     frags: Reassembler,
     dns: DnsTracker,
-    dns_ports: Vec<u16>,
+    dns_ports: super::ports::PortSet,
     tcp_dns_max: usize,
     metrics: Metrics,
     flow_out: Vec<Flow>,
@@ -53,7 +53,7 @@ pub(super) struct Worker {
     tcp_issues: TcpDnsIssues,
     published_tcp_issues: TcpDnsIssues,
     /// SMTP ports (empty when `smtp.enabled` is false), limits and this shard's budget.
-    smtp_ports: Vec<u16>,
+    smtp_ports: super::ports::PortSet,
     smtp_limits: SmtpLimits,
     smtp_shared: Arc<SmtpShared>,
     smtp_stats: SmtpStats,
@@ -82,7 +82,7 @@ impl Worker {
                 secs_to_ns(cfg.fragments.timeout_s),
             ),
             dns: DnsTracker::new(secs_to_ns(cfg.dns.timeout_s), per(cfg.dns.max_pending)),
-            dns_ports: cfg.dns.ports.clone(),
+            dns_ports: super::ports::PortSet::new(&cfg.dns.ports),
             tcp_dns_max: cfg.dns.tcp_buffer_bytes,
             metrics,
             flow_out: Vec::new(),
@@ -96,11 +96,11 @@ impl Worker {
             dns_parse_errors: 0,
             tcp_issues: TcpDnsIssues::default(),
             published_tcp_issues: TcpDnsIssues::default(),
-            smtp_ports: if cfg.smtp.enabled {
-                cfg.smtp.ports.clone()
+            smtp_ports: super::ports::PortSet::new(if cfg.smtp.enabled {
+                &cfg.smtp.ports
             } else {
-                Vec::new()
-            },
+                &[]
+            }),
             smtp_limits: SmtpLimits {
                 session_buffer_bytes: cfg.smtp.session_buffer_bytes,
                 inspect_bytes: cfg.smtp.inspect_bytes,
@@ -261,25 +261,21 @@ impl Worker {
             flow_id: entry.flow_id,
         };
         match p.transport {
-            Transport::Udp(u)
-                if self.dns_ports.contains(&u.dport) || self.dns_ports.contains(&u.sport) =>
-            {
+            Transport::Udp(u) if self.dns_ports.either(u.dport, u.sport) => {
                 match parse_message(u.payload) {
                     Some(m) => self.dns.on_message(ts, &ep, m, &mut self.dns_out),
                     None => self.dns_parse_errors += 1,
                 }
             }
             Transport::Tcp(t)
-                if !t.payload.is_empty()
-                    && (self.smtp_ports.contains(&t.dport)
-                        || self.smtp_ports.contains(&t.sport)) =>
+                if !t.payload.is_empty() && self.smtp_ports.either(t.dport, t.sport) =>
             {
                 // The client sends to the SMTP port (the originator when both ends use one).
                 let to_server =
-                    if self.smtp_ports.contains(&t.dport) && self.smtp_ports.contains(&t.sport) {
+                    if self.smtp_ports.contains(t.dport) && self.smtp_ports.contains(t.sport) {
                         orig
                     } else {
-                        self.smtp_ports.contains(&t.dport)
+                        self.smtp_ports.contains(t.dport)
                     };
                 if entry.app.is_none() {
                     self.smtp_stats.sessions += 1;
@@ -318,7 +314,7 @@ impl Worker {
                 st.push(to_server, seq, t.payload, &mut ctx);
             }
             Transport::Tcp(t) if !t.payload.is_empty() => {
-                if self.dns_ports.contains(&t.dport) || self.dns_ports.contains(&t.sport) {
+                if self.dns_ports.either(t.dport, t.sport) {
                     let app = entry
                         .app
                         .get_or_insert_with(|| Box::new(AppState::Dns(TcpDnsState::default())));
