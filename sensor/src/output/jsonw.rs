@@ -24,13 +24,34 @@ impl<'a> Obj<'a> {
 
     #[inline(always)]
     fn key(&mut self, k: &str) {
+        // Keys are the writer's own ASCII literals: no escaping needed. `,"key":` is put
+        // together on the stack (the key is a constant where this is inlined) and appended
+        // in one step: one capacity check instead of four.
+        let k = k.as_bytes();
+        let mut buf = [0u8; 64];
+        if k.len() > buf.len() - 4 {
+            return self.long_key(k);
+        }
+        let start = usize::from(self.first);
+        self.first = false;
+        let n = k.len();
+        buf[0] = b',';
+        buf[1] = b'"';
+        buf[2..2 + n].copy_from_slice(&k[..n]);
+        buf[2 + n] = b'"';
+        buf[3 + n] = b':';
+        self.out.extend_from_slice(&buf[start..4 + n]);
+    }
+
+    /// [`Obj::key`] for a key too long for its buffer, piece by piece.
+    #[cold]
+    fn long_key(&mut self, k: &[u8]) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        // Keys are the writer's own ASCII literals: no escaping needed.
         self.out.push(b'"');
-        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(k);
         self.out.extend_from_slice(b"\":");
     }
 
@@ -258,6 +279,21 @@ mod tests {
                 serde_json::to_string(&0.1f64).unwrap()
             )
         );
+    }
+
+    #[test]
+    fn keys_of_any_length_are_written_whole() {
+        // Keys around the stack buffer's limit (60 bytes) and past it, first and not first.
+        for len in [1usize, 59, 60, 61, 200] {
+            let k = "k".repeat(len);
+            let mut out = Vec::new();
+            Obj::open(&mut out).u64(&k, 1).bool(&k, false).close();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{{\"{k}\":1,\"{k}\":false}}"),
+                "{len}"
+            );
+        }
     }
 
     #[test]
