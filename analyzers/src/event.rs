@@ -72,6 +72,12 @@ impl<const N: usize> InlineStr<N> {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
+    /// The whole buffer and how much of it is the text: a writer can copy the fixed-size
+    /// array (plain moves) and keep the text's length of it.
+    pub fn buffer(&self) -> (&[u8; N], usize) {
+        (&self.bytes, usize::from(self.len).min(N))
+    }
+
     pub fn as_str(&self) -> &str {
         // Only whole characters of a `&str` are ever stored.
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()

@@ -257,7 +257,7 @@ pub fn push_ip_bytes(out: &mut Vec<u8>, ip: IpAddr) {
 }
 
 /// `ip` as its `Display` text into `buf`; returns its length.
-fn ip_text(ip: IpAddr, buf: &mut [u8; IPV6_TEXT_MAX]) -> usize {
+pub fn ip_text(ip: IpAddr, buf: &mut [u8; IPV6_TEXT_MAX]) -> usize {
     match ip {
         IpAddr::V4(a) => {
             let mut b4 = [0u8; 15];

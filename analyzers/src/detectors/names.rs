@@ -177,9 +177,9 @@ impl SuffixIndex {
         }
         let last = last?;
         let tail2 = second.map_or(name, |j| &name[j + 1..]);
-        if !self.tails.contains(tail2)
-            && !(self.single_label_keys && self.tails.contains(&name[last + 1..]))
-        {
+        let under_a_tail = self.tails.contains(tail2)
+            || (self.single_label_keys && self.tails.contains(&name[last + 1..]));
+        if !under_a_tail {
             return None;
         }
         // Walk the suffixes of the name (what follows each dot) from the longest proper one,

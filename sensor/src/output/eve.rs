@@ -247,7 +247,7 @@ fn envelope(
             b.push(b']');
         });
     }
-    o.str_bytes("community_id", community_id.as_bytes());
+    o.inline_str("community_id", community_id);
 }
 
 #[inline(always)]
@@ -286,7 +286,7 @@ pub fn write_flow(out: &mut Vec<u8>, f: &Flow) {
             .lit("state", flow_state(f))
             .lit("reason", f.reason.as_str())
             .lit("conn_state", f.conn_state.as_str())
-            .str_bytes("history", f.history.as_bytes())
+            .inline_str("history", &f.history)
             .opt_str("server_name", f.server_name.as_deref())
             .opt_str(
                 "server_name_source",

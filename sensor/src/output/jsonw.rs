@@ -16,39 +16,45 @@ pub struct Obj<'a> {
 }
 
 impl<'a> Obj<'a> {
-    /// Opens an object (`{`); [`Obj::close`] writes the `}`.
+    /// Opens an object; its `{` is written with the first key (or by [`Obj::close`] when
+    /// there is none), so that every key's prefix has one length.
     pub fn open(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
         Obj { out, first: true }
     }
 
+    /// Writes `{"key":` (first key) or `,"key":` into the front of `buf`; returns the length,
+    /// or None for a key too long for it. Keys are the writer's own ASCII literals: no
+    /// escaping needed. Where this is inlined the key is a constant, so the length is too.
     #[inline(always)]
-    fn key(&mut self, k: &str) {
-        // Keys are the writer's own ASCII literals: no escaping needed. `,"key":` is put
-        // together on the stack (the key is a constant where this is inlined) and appended
-        // in one step: one capacity check instead of four.
-        let k = k.as_bytes();
-        let mut buf = [0u8; 64];
-        if k.len() > buf.len() - 4 {
-            return self.long_key(k);
-        }
-        let start = usize::from(self.first);
-        self.first = false;
+    fn key_into(&mut self, k: &[u8], buf: &mut [u8; KEY_BUF]) -> Option<usize> {
         let n = k.len();
-        buf[0] = b',';
+        if n + 4 > KEY_BUF {
+            return None;
+        }
+        buf[0] = if self.first { b'{' } else { b',' };
+        self.first = false;
         buf[1] = b'"';
-        buf[2..2 + n].copy_from_slice(&k[..n]);
+        buf[2..2 + n].copy_from_slice(k);
         buf[2 + n] = b'"';
         buf[3 + n] = b':';
-        self.out.extend_from_slice(&buf[start..4 + n]);
+        Some(4 + n)
+    }
+
+    /// The key, put together on the stack and appended in one step (one capacity check and
+    /// no copy call, where writing it piece by piece took four).
+    #[inline(always)]
+    fn key(&mut self, k: &str) {
+        let mut buf = [0u8; KEY_BUF];
+        match self.key_into(k.as_bytes(), &mut buf) {
+            Some(n) => self.out.extend_from_slice(&buf[..n]),
+            None => self.long_key(k.as_bytes()),
+        }
     }
 
     /// [`Obj::key`] for a key too long for its buffer, piece by piece.
     #[cold]
     fn long_key(&mut self, k: &[u8]) {
-        if !self.first {
-            self.out.push(b',');
-        }
+        self.out.push(if self.first { b'{' } else { b',' });
         self.first = false;
         self.out.push(b'"');
         self.out.extend_from_slice(k);
@@ -62,12 +68,34 @@ impl<'a> Obj<'a> {
         self
     }
 
-    /// A string value given as the bytes of a `str` (a [`analyzers::CommunityId`]), written
-    /// as [`Obj::str`] writes it without checking the UTF-8 again.
+    /// A string value held in an [`analyzers::InlineStr`] (a community id, a history),
+    /// written as [`Obj::str`] writes it. Clean text goes out with its key in one step, the
+    /// fixed-size buffer copied whole.
     #[inline(always)]
-    pub fn str_bytes(&mut self, k: &str, v: &[u8]) -> &mut Self {
-        self.key(k);
-        string_bytes(self.out, v);
+    pub fn inline_str<const N: usize>(
+        &mut self,
+        k: &str,
+        v: &analyzers::InlineStr<N>,
+    ) -> &mut Self {
+        let (bytes, len) = v.buffer();
+        let mut buf = [0u8; KEY_BUF];
+        match self.key_into(k.as_bytes(), &mut buf) {
+            Some(kn) if N + 2 <= INLINE_STR_BUF && is_clean(&bytes[..len]) => {
+                let mut q = [0u8; INLINE_STR_BUF];
+                q[0] = b'"';
+                q[1..1 + N].copy_from_slice(bytes);
+                q[1 + len] = b'"';
+                append_two(self.out, &buf, kn, &q, len + 2);
+            }
+            Some(kn) => {
+                self.out.extend_from_slice(&buf[..kn]);
+                string_bytes(self.out, &bytes[..len]);
+            }
+            None => {
+                self.long_key(k.as_bytes());
+                string_bytes(self.out, &bytes[..len]);
+            }
+        }
         self
     }
 
@@ -123,8 +151,15 @@ impl<'a> Obj<'a> {
 
     #[inline(always)]
     pub fn ip(&mut self, k: &str, v: IpAddr) -> &mut Self {
-        self.key(k);
-        quoted_ip(self.out, v);
+        let mut buf = [0u8; KEY_BUF];
+        let Some(kn) = self.key_into(k.as_bytes(), &mut buf) else {
+            self.long_key(k.as_bytes());
+            quoted_ip(self.out, v);
+            return self;
+        };
+        let mut q = [0u8; QUOTED_IP_BUF];
+        let n = quoted_ip_text(v, &mut q);
+        append_two(self.out, &buf, kn, &q, n);
         self
     }
 
@@ -139,9 +174,7 @@ impl<'a> Obj<'a> {
     /// Any key (escaped, unlike the writer's literals) with a serde_json value, as a
     /// flattened map's entries are written.
     pub fn value(&mut self, k: &str, v: &serde_json::Value) -> &mut Self {
-        if !self.first {
-            self.out.push(b',');
-        }
+        self.out.push(if self.first { b'{' } else { b',' });
         self.first = false;
         string(self.out, k);
         self.out.push(b':');
@@ -150,8 +183,53 @@ impl<'a> Obj<'a> {
     }
 
     pub fn close(&mut self) {
+        if self.first {
+            self.out.push(b'{');
+        }
         self.out.push(b'}');
     }
+}
+
+/// Room for `{"key":` or `,"key":` on the stack (longer keys are written piece by piece).
+const KEY_BUF: usize = 48;
+/// An [`analyzers::InlineStr`] value with its quotes, at most (longer ones take the
+/// general path).
+const INLINE_STR_BUF: usize = 40;
+/// The longest address text with its quotes.
+const QUOTED_IP_BUF: usize = analyzers::net::IPV6_TEXT_MAX + 2;
+
+/// Appends `a[..an]` then `b[..bn]` (see [`append_front`]).
+#[inline(always)]
+fn append_two<const A: usize, const B: usize>(
+    out: &mut Vec<u8>,
+    a: &[u8; A],
+    an: usize,
+    b: &[u8; B],
+    bn: usize,
+) {
+    append_front(out, a, an);
+    append_front(out, b, bn);
+}
+
+/// Appends `a[..n]`: the whole array is copied (a fixed size, so plain vector moves and no
+/// copy call) and the surplus cut off, cheaper for these few dozen bytes than an append of
+/// a run-time length.
+#[inline(always)]
+fn append_front<const N: usize>(out: &mut Vec<u8>, a: &[u8; N], n: usize) {
+    let start = out.len();
+    out.extend_from_slice(a);
+    out.truncate(start + n.min(N));
+}
+
+/// An address's text between quotes at the front of `buf`; returns the length.
+#[inline(always)]
+fn quoted_ip_text(v: IpAddr, buf: &mut [u8; QUOTED_IP_BUF]) -> usize {
+    let mut t = [0u8; analyzers::net::IPV6_TEXT_MAX];
+    let n = analyzers::net::ip_text(v, &mut t);
+    buf[0] = b'"';
+    buf[1..1 + analyzers::net::IPV6_TEXT_MAX].copy_from_slice(&t);
+    buf[1 + n] = b'"';
+    n + 2
 }
 
 /// Appends `s` as a JSON string. Clean printable text (the common case) is copied as it is;
@@ -182,9 +260,9 @@ fn quoted(out: &mut Vec<u8>, b: &[u8]) {
 
 /// An address as a JSON string.
 pub fn quoted_ip(out: &mut Vec<u8>, v: IpAddr) {
-    out.push(b'"');
-    ip(out, v);
-    out.push(b'"');
+    let mut q = [0u8; QUOTED_IP_BUF];
+    let n = quoted_ip_text(v, &mut q);
+    append_front(out, &q, n);
 }
 
 /// No byte needs escaping (none below 0x20, no `"`, no `\`). Eight bytes a step: the bit
@@ -282,15 +360,71 @@ mod tests {
     }
 
     #[test]
+    fn numbers_match_display() {
+        let mut vals: Vec<u64> = vec![0, u64::MAX, u64::MAX - 1, i64::MAX as u64];
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            vals.extend([t - 1, t, t + 1, t.saturating_mul(7) / 3]);
+        }
+        for v in vals {
+            let mut out = Vec::new();
+            Obj::open(&mut out).u64("n", v).close();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{{\"n\":{v}}}"));
+            let i = v as i64;
+            for i in [i, i.wrapping_neg(), i64::MIN] {
+                let mut out = Vec::new();
+                Obj::open(&mut out).i64("n", i).close();
+                assert_eq!(String::from_utf8(out).unwrap(), format!("{{\"n\":{i}}}"));
+            }
+        }
+        let mut out = Vec::new();
+        Obj::open(&mut out).close();
+        assert_eq!(out, b"{}");
+    }
+
+    #[test]
+    fn inline_strings_match_serde_json() {
+        fn check<const N: usize>(s: &str) {
+            let v = analyzers::InlineStr::<N>::new(s);
+            let mut out = Vec::new();
+            Obj::open(&mut out).u64("a", 1).inline_str("s", &v).close();
+            let want = format!(
+                "{{\"a\":1,\"s\":{}}}",
+                serde_json::to_string(v.as_str()).unwrap()
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{N} {s:?}");
+        }
+        for s in [
+            "",
+            "1:abc+/=",
+            "ShADadFf",
+            "quote\"d",
+            "ctl\u{1}",
+            "日本",
+            &"x".repeat(70),
+        ] {
+            check::<24>(s);
+            check::<31>(s);
+            check::<64>(s);
+        }
+    }
+
+    #[test]
     fn keys_of_any_length_are_written_whole() {
-        // Keys around the stack buffer's limit (60 bytes) and past it, first and not first.
-        for len in [1usize, 59, 60, 61, 200] {
+        // Keys around the stack buffer's limit (44 bytes) and past it, first and not first.
+        for len in [1usize, 43, 44, 45, 200] {
             let k = "k".repeat(len);
             let mut out = Vec::new();
-            Obj::open(&mut out).u64(&k, 1).bool(&k, false).close();
+            let ip: IpAddr = "fe80::1".parse().unwrap();
+            Obj::open(&mut out)
+                .u64(&k, 1)
+                .bool(&k, false)
+                .ip(&k, ip)
+                .i64(&k, -2)
+                .close();
             assert_eq!(
                 String::from_utf8(out).unwrap(),
-                format!("{{\"{k}\":1,\"{k}\":false}}"),
+                format!("{{\"{k}\":1,\"{k}\":false,\"{k}\":\"fe80::1\",\"{k}\":-2}}"),
                 "{len}"
             );
         }
