@@ -258,11 +258,14 @@ fn longest_label(name: &str) -> usize {
 
 /// Names never analysed: reverse zones, local names, single labels.
 fn skip_name(name: &str) -> bool {
-    name.ends_with(".arpa")
-        || name.ends_with(".local")
-        || name.ends_with(".localdomain")
-        || name.ends_with(".internal")
-        || !name.contains('.')
+    // By the last byte first: most names end in none of these suffixes' letters.
+    let skipped_zone = match name.as_bytes().last() {
+        Some(b'a') => name.ends_with(".arpa"),
+        Some(b'l') => name.ends_with(".local") || name.ends_with(".internal"),
+        Some(b'n') => name.ends_with(".localdomain"),
+        _ => false,
+    };
+    skipped_zone || !name.contains('.')
 }
 
 /// Names kept per (client, domain) key as an alert's samples.
@@ -680,6 +683,37 @@ mod tests {
                 b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize] as char
             })
             .collect()
+    }
+
+    #[test]
+    fn skip_name_is_the_suffix_test() {
+        let reference = |n: &str| {
+            [".arpa", ".local", ".localdomain", ".internal"]
+                .iter()
+                .any(|s| n.ends_with(s))
+                || !n.contains('.')
+        };
+        for n in [
+            "",
+            "a",
+            "x.arpa",
+            "arpa",
+            "1.0.168.192.in-addr.arpa",
+            "printer.local",
+            "local",
+            "a.localdomain",
+            "a.internal",
+            "corp.internal.example.com",
+            "a.b",
+            "evil.local.com",
+            "x.ocal",
+            "x.nal",
+            "x.rpa",
+            "x.localdomainn",
+            "www.example.com",
+        ] {
+            assert_eq!(skip_name(n), reference(n), "{n:?}");
+        }
     }
 
     #[test]
