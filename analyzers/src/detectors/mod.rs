@@ -158,13 +158,18 @@ pub fn normalized(s: &str) -> std::borrow::Cow<'_, str> {
 /// analyzer): eight bytes at a time, about 10 instructions a word, where the byte fold the
 /// compiler vectorised took ~80 instructions a name and `any` ~4 a byte.
 pub fn has_ascii_uppercase(s: &str) -> bool {
-    let (words, rest) = s.as_bytes().as_chunks::<8>();
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
+    let b = s.as_bytes();
+    let Some(last) = b.last_chunk::<8>() else {
+        // Shorter than a word.
+        return b.iter().fold(false, |up, c| up | c.is_ascii_uppercase());
+    };
+    // The whole words, then the last eight bytes (overlapping the words already read, which
+    // changes nothing for an "any" test) instead of copying the tail out.
+    let (words, _) = b.as_chunks::<8>();
     let found = words
         .iter()
         .fold(0, |acc, w| acc | uppercase_bytes(u64::from_le_bytes(*w)));
-    (found | uppercase_bytes(u64::from_le_bytes(tail))) != 0
+    (found | uppercase_bytes(u64::from_le_bytes(*last))) != 0
 }
 
 /// The top bit of each byte of `w` that is in `A..=Z`, the other bits clear. With each
