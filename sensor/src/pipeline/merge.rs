@@ -133,10 +133,13 @@ impl EpochMerger {
             }
         }
         let total = parts.iter().map(Vec::len).sum();
-        let mut keyed: Vec<(TsNanos, u32, u32)> = Vec::with_capacity(total);
+        // (time, part, position) packed into one u128 that orders the same way (the time's
+        // sign bit flipped so it compares as unsigned): one integer compare per step instead
+        // of a tuple's three. The keys are unique, so an unstable sort is deterministic.
+        let mut keyed: Vec<u128> = Vec::with_capacity(total);
         for (p, part) in parts.iter().enumerate() {
             for (i, ev) in part.iter().enumerate() {
-                keyed.push((ev.ts(), p as u32, i as u32));
+                keyed.push(order_key(ev.ts(), p as u32, i as u32));
             }
         }
         // Ties in time keep arrival order (source order, then batch order, then position),
@@ -145,10 +148,19 @@ impl EpochMerger {
         Some(Epoch {
             parts,
             part_src,
-            order: keyed.into_iter().map(|(_, p, i)| (p, i)).collect(),
+            order: keyed
+                .into_iter()
+                .map(|k| ((k >> 32) as u32, k as u32))
+                .collect(),
             watermark: t,
         })
     }
+}
+
+/// A record's place in an epoch as one integer: ordered by time, then part, then position.
+fn order_key(ts: TsNanos, part: u32, pos: u32) -> u128 {
+    let t = (ts as u64) ^ (1 << 63);
+    (u128::from(t) << 64) | (u128::from(part) << 32) | u128::from(pos)
 }
 
 #[cfg(test)]
@@ -181,6 +193,24 @@ pub(super) mod tests {
             rtt_ns: None,
             query_seen: true,
         })
+    }
+
+    #[test]
+    fn order_keys_sort_as_the_tuples() {
+        let mut tuples = Vec::new();
+        for ts in [i64::MIN, -5, -1, 0, 1, 7, 1 << 40, i64::MAX] {
+            for part in [0u32, 1, u32::MAX] {
+                for pos in [0u32, 3, u32::MAX] {
+                    tuples.push((ts, part, pos));
+                }
+            }
+        }
+        let mut keys: Vec<u128> = tuples.iter().map(|&(t, p, i)| order_key(t, p, i)).collect();
+        tuples.sort_unstable();
+        keys.sort_unstable();
+        let back: Vec<(u32, u32)> = keys.iter().map(|&k| ((k >> 32) as u32, k as u32)).collect();
+        let want: Vec<(u32, u32)> = tuples.iter().map(|&(_, p, i)| (p, i)).collect();
+        assert_eq!(back, want);
     }
 
     #[test]
