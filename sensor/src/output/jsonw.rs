@@ -137,6 +137,7 @@ impl<'a> Obj<'a> {
     pub fn f64(&mut self, k: &str, v: f64) -> &mut Self {
         self.key(k);
         // serde_json's float formatting (and `null` for non-finite values), exactly.
+        // (Calling its formatter, zmij, directly was measured: more instructions, not fewer.)
         let _ = serde_json::to_writer(&mut *self.out, &v);
         self
     }
@@ -357,6 +358,39 @@ mod tests {
                 serde_json::to_string(&0.1f64).unwrap()
             )
         );
+    }
+
+    #[test]
+    fn floats_match_serde_json() {
+        let mut vals = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e-9,
+            1.5e-5,
+            123.456789012,
+            1e21,
+            1e22,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        // Durations and RTTs as the writer makes them: nanoseconds over 1e9.
+        let mut n: u64 = 1;
+        while n < 1 << 60 {
+            vals.push(n as f64 / 1e9);
+            vals.push((n * 7 + 3) as f64 / 1e9);
+            n *= 3;
+        }
+        for v in vals {
+            let mut out = Vec::new();
+            Obj::open(&mut out).f64("v", v).close();
+            let want = format!("{{\"v\":{}}}", serde_json::to_string(&v).unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v:?}");
+        }
     }
 
     #[test]
