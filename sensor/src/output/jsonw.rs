@@ -51,6 +51,18 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// The key and a value already written as JSON in `v[..n]`, appended together (see
+    /// [`append_front`]).
+    #[inline(always)]
+    fn fixed<const B: usize>(&mut self, k: &str, v: &[u8; B], n: usize) {
+        let mut buf = [0u8; KEY_BUF];
+        match self.key_into(k.as_bytes(), &mut buf) {
+            Some(kn) => append_front(self.out, &buf, kn),
+            None => self.long_key(k.as_bytes()),
+        }
+        append_front(self.out, v, n);
+    }
+
     /// [`Obj::key`] for a key too long for its buffer, piece by piece.
     #[cold]
     fn long_key(&mut self, k: &[u8]) {
@@ -78,23 +90,15 @@ impl<'a> Obj<'a> {
         v: &analyzers::InlineStr<N>,
     ) -> &mut Self {
         let (bytes, len) = v.buffer();
-        let mut buf = [0u8; KEY_BUF];
-        match self.key_into(k.as_bytes(), &mut buf) {
-            Some(kn) if N + 2 <= INLINE_STR_BUF && is_clean(&bytes[..len]) => {
-                let mut q = [0u8; INLINE_STR_BUF];
-                q[0] = b'"';
-                q[1..1 + N].copy_from_slice(bytes);
-                q[1 + len] = b'"';
-                append_two(self.out, &buf, kn, &q, len + 2);
-            }
-            Some(kn) => {
-                self.out.extend_from_slice(&buf[..kn]);
-                string_bytes(self.out, &bytes[..len]);
-            }
-            None => {
-                self.long_key(k.as_bytes());
-                string_bytes(self.out, &bytes[..len]);
-            }
+        if N + 2 <= INLINE_STR_BUF && is_clean(&bytes[..len]) {
+            let mut q = [0u8; INLINE_STR_BUF];
+            q[0] = b'"';
+            q[1..1 + N].copy_from_slice(bytes);
+            q[1 + len] = b'"';
+            self.fixed(k, &q, len + 2);
+        } else {
+            self.key(k);
+            string_bytes(self.out, &bytes[..len]);
         }
         self
     }
@@ -152,15 +156,9 @@ impl<'a> Obj<'a> {
 
     #[inline(always)]
     pub fn ip(&mut self, k: &str, v: IpAddr) -> &mut Self {
-        let mut buf = [0u8; KEY_BUF];
-        let Some(kn) = self.key_into(k.as_bytes(), &mut buf) else {
-            self.long_key(k.as_bytes());
-            quoted_ip(self.out, v);
-            return self;
-        };
         let mut q = [0u8; QUOTED_IP_BUF];
         let n = quoted_ip_text(v, &mut q);
-        append_two(self.out, &buf, kn, &q, n);
+        self.fixed(k, &q, n);
         self
     }
 
@@ -198,19 +196,6 @@ const KEY_BUF: usize = 48;
 const INLINE_STR_BUF: usize = 40;
 /// The longest address text with its quotes.
 const QUOTED_IP_BUF: usize = analyzers::net::IPV6_TEXT_MAX + 2;
-
-/// Appends `a[..an]` then `b[..bn]` (see [`append_front`]).
-#[inline(always)]
-fn append_two<const A: usize, const B: usize>(
-    out: &mut Vec<u8>,
-    a: &[u8; A],
-    an: usize,
-    b: &[u8; B],
-    bn: usize,
-) {
-    append_front(out, a, an);
-    append_front(out, b, bn);
-}
 
 /// Appends `a[..n]`: the whole array is copied (a fixed size, so plain vector moves and no
 /// copy call) and the surplus cut off, cheaper for these few dozen bytes than an append of

@@ -292,10 +292,10 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             let state_every = Duration::from_secs_f64(cfg.output.state_save_interval_s);
             let mut last_state_save = Instant::now();
             let mut last_flush = Instant::now();
-            let mut line = Vec::with_capacity(1024);
-            // Kept across epochs: the analyzers' record buffers trade places with it.
-            let mut records = Vec::new();
-            let mut counters = OutCounters::default();
+            let mut out = AnalyzeOut {
+                line: Vec::with_capacity(1024),
+                ..Default::default()
+            };
             let mut alerts = Vec::new();
             let mut now = i64::MIN;
             let mut last_views = Instant::now();
@@ -349,23 +349,8 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     Err(RecvTimeoutError::Timeout) => false,
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
-                emit_records(
-                    &mut analyzers,
-                    &mut eve,
-                    &metrics,
-                    &mut counters,
-                    &mut line,
-                    &mut records,
-                );
-                emit_alerts(
-                    &mut alerts,
-                    &mut eve,
-                    &metrics,
-                    &mut counters,
-                    &mut rep,
-                    &mut line,
-                    am.as_ref(),
-                );
+                out.records(&mut analyzers, &mut eve, &metrics);
+                out.alerts(&mut alerts, &mut eve, &metrics, &mut rep, am.as_ref());
                 if live && last_flush.elapsed() >= Duration::from_millis(500) {
                     eve.flush();
                     last_flush = Instant::now();
@@ -384,14 +369,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
             if now > i64::MIN {
                 super::analyze::run_final_tick(&mut analyzers, &tail_group_of, now, &mut alerts);
             }
-            emit_records(
-                &mut analyzers,
-                &mut eve,
-                &metrics,
-                &mut counters,
-                &mut line,
-                &mut records,
-            );
+            out.records(&mut analyzers, &mut eve, &metrics);
             // The state file (megabytes for a large inventory, then an fsync) is written
             // while the last alerts go to the EVE file: the two share nothing.
             std::thread::scope(|s| {
@@ -399,15 +377,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     let a = &mut analyzers;
                     s.spawn(move || save_state(p, a, now))
                 });
-                emit_alerts(
-                    &mut alerts,
-                    &mut eve,
-                    &metrics,
-                    &mut counters,
-                    &mut rep,
-                    &mut line,
-                    am.as_ref(),
-                );
+                out.alerts(&mut alerts, &mut eve, &metrics, &mut rep, am.as_ref());
                 eve.flush();
                 if let Some(Err(e)) = saving.map(|h| h.join()) {
                     std::panic::resume_unwind(e);
@@ -531,6 +501,15 @@ fn child<'a, K: std::hash::Hash + Eq>(
 /// [`EventCounters`] does for the sink): `kizuki_events_total{type}` of records and alerts,
 /// `kizuki_alerts_total{detector,severity}`. Lazily, so a label set appears in `/metrics`
 /// only once it has counted something, as before.
+/// What the analyze thread keeps between epochs to write its own lines: the counters, the
+/// line buffer, and the record buffer the analyzers' own buffers trade places with.
+#[derive(Default)]
+struct AnalyzeOut {
+    counters: OutCounters,
+    line: Vec<u8>,
+    records: Vec<analyzers::Record>,
+}
+
 #[derive(Default)]
 struct OutCounters {
     events: Children<&'static str>,
@@ -608,77 +587,78 @@ fn publish_views(analyzers: &[Box<dyn Analyzer>], metrics: &Metrics) {
     metrics.set_analyzer_gauges(&readings);
 }
 
-/// Writes the analyzers' non-alert records (inventory changes) in analyzer order, after the
-/// epoch's events and before its alerts: same points in the stream every run, so the output
-/// stays deterministic.
-fn emit_records(
-    analyzers: &mut [Box<dyn Analyzer>],
-    eve: &mut EveWriter,
-    m: &Metrics,
-    c: &mut OutCounters,
-    line: &mut Vec<u8>,
-    records: &mut Vec<analyzers::Record>,
-) {
-    records.clear();
-    for a in analyzers.iter_mut() {
-        a.drain_records(records);
-    }
-    for r in records.iter() {
-        line.clear();
-        match r {
-            analyzers::Record::Inventory(c) => crate::output::eve::write_inventory(line, c),
+impl AnalyzeOut {
+    /// Writes the analyzers' non-alert records (inventory changes) in analyzer order, after the
+    /// epoch's events and before its alerts: same points in the stream every run, so the output
+    /// stays deterministic.
+    fn records(&mut self, analyzers: &mut [Box<dyn Analyzer>], eve: &mut EveWriter, m: &Metrics) {
+        self.records.clear();
+        for a in analyzers.iter_mut() {
+            a.drain_records(&mut self.records);
         }
-        eve.write_event(line, r.ts());
-        c.event(m, r.event_type()).inc();
-    }
-}
-
-fn emit_alerts(
-    alerts: &mut Vec<Alert>,
-    eve: &mut EveWriter,
-    m: &Metrics,
-    c: &mut OutCounters,
-    rep: &mut SinkReport,
-    line: &mut Vec<u8>,
-    am: Option<&AlertSender>,
-) {
-    for a in alerts.drain(..) {
-        if let Some(am) = am {
-            // Never blocks: a full channel is a counted drop.
-            am.send(&a);
-        }
-        if a.update {
-            rep.alert_updates += 1;
-        } else {
-            rep.alerts += 1;
-            *rep.alerts_by_detector
-                .entry(a.detector.to_string())
-                .or_default() += 1;
-            c.alert(m, a.detector, a.severity.as_str()).inc();
-            if a.detector == "mail_attachment" {
-                count_mail_reasons(m, &a);
-            }
-        }
-        line.clear();
-        write_alert(line, &a);
-        eve.write_event(line, a.ts);
-        // Only `kizuki report` reads the alert log: a sensor does not pay for it.
-        if !rep.keep_alert_log {
-            c.event(m, "alert").inc();
-            continue;
-        }
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
-            match rep.alert_index.get(&a.dedupe_key) {
-                Some(&i) => rep.alert_log[i] = v,
-                None if rep.alert_log.len() < MAX_ALERT_LOG => {
-                    rep.alert_index
-                        .insert(a.dedupe_key.clone(), rep.alert_log.len());
-                    rep.alert_log.push(v);
+        for r in self.records.iter() {
+            self.line.clear();
+            match r {
+                analyzers::Record::Inventory(c) => {
+                    crate::output::eve::write_inventory(&mut self.line, c)
                 }
-                None => {}
             }
+            eve.write_event(&mut self.line, r.ts());
+            self.counters.event(m, r.event_type()).inc();
         }
-        c.event(m, "alert").inc();
+    }
+
+    /// Writes the epoch's alerts after its records, counts them, hands them to the
+    /// Alertmanager client and, for `kizuki report`, keeps the latest of each.
+    fn alerts(
+        &mut self,
+        alerts: &mut Vec<Alert>,
+        eve: &mut EveWriter,
+        m: &Metrics,
+        rep: &mut SinkReport,
+        am: Option<&AlertSender>,
+    ) {
+        let AnalyzeOut {
+            counters: c, line, ..
+        } = self;
+        for a in alerts.drain(..) {
+            if let Some(am) = am {
+                // Never blocks: a full channel is a counted drop.
+                am.send(&a);
+            }
+            if a.update {
+                rep.alert_updates += 1;
+            } else {
+                rep.alerts += 1;
+                *rep.alerts_by_detector
+                    .entry(a.detector.to_string())
+                    .or_default() += 1;
+                c.alert(m, a.detector, a.severity.as_str()).inc();
+                if a.detector == "mail_attachment" {
+                    count_mail_reasons(m, &a);
+                }
+            }
+            line.clear();
+            write_alert(line, &a);
+            eve.write_event(line, a.ts);
+            // Only `kizuki report` reads the alert log: a sensor does not pay for it.
+            if !rep.keep_alert_log {
+                c.event(m, "alert").inc();
+                continue;
+            }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
+                match rep.alert_index.get(&a.dedupe_key) {
+                    Some(&i) => rep.alert_log[i] = v,
+                    None if rep.alert_log.len() < MAX_ALERT_LOG => {
+                        rep.alert_index
+                            .insert(a.dedupe_key.clone(), rep.alert_log.len());
+                        rep.alert_log.push(v);
+                    }
+                    None => {}
+                }
+            }
+            c.event(m, "alert").inc();
+        }
     }
 }
 
