@@ -160,11 +160,23 @@ fn run_split(
     let run = |part: &mut Vec<(u32, &mut Box<dyn Analyzer>)>| -> Vec<Tagged> {
         let mut out = Vec::new();
         let mut raised = Vec::new();
-        for (e, ev) in epoch.iter().enumerate() {
-            for (i, a) in part.iter_mut() {
-                a.on_event(ev, &mut raised);
-                out.extend(raised.drain(..).map(|al| ((0, e as u32, *i), al)));
+        // In chunks, as on one thread (`run_chunked`); the sort below restores the order.
+        let mut events = epoch.iter();
+        let mut chunk: Vec<&analyzers::Event> = Vec::with_capacity(CHUNK_EVENTS);
+        let mut base = 0u32;
+        loop {
+            chunk.clear();
+            chunk.extend(events.by_ref().take(CHUNK_EVENTS));
+            if chunk.is_empty() {
+                break;
             }
+            for (i, a) in part.iter_mut() {
+                for (e, ev) in (base..).zip(chunk.iter()) {
+                    a.on_event(ev, &mut raised);
+                    out.extend(raised.drain(..).map(|al| ((0, e, *i), al)));
+                }
+            }
+            base += chunk.len() as u32;
         }
         if let Some(t) = tick {
             for (i, a) in part.iter_mut() {
