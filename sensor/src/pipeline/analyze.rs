@@ -81,38 +81,51 @@ pub(super) fn run_epoch(
     run_split(analyzers, group_of, threads, epoch, tick, alerts);
 }
 
-/// Events per chunk of [`run_chunked`].
+/// Events per chunk of [`run_events`].
 const CHUNK_EVENTS: usize = 128;
 
-/// Runs the analyzers over the epoch a chunk of events at a time: each analyzer over the
-/// whole chunk, then the next. Event by event, every event ran through all the analyzers'
-/// code and hot state (more than the core's first-level caches hold) before the next;
-/// this way one analyzer's stay in cache across the chunk, and the chunk's events (a few
-/// tens of KB) stay in cache for all of them. The alerts are put back in event order, then
-/// analyzer order, as one event at a time raised them.
-fn run_chunked(analyzers: &mut [Box<dyn Analyzer>], epoch: &Epoch, alerts: &mut Vec<Alert>) {
+/// Runs the analyzers of `part` (each with its index in the full list) over the epoch a
+/// chunk of events at a time: each analyzer over the whole chunk, then the next. Event by
+/// event, every event ran through all the analyzers' code and hot state (more than the core's
+/// first-level caches hold) before the next; this way one analyzer's stay in cache across the
+/// chunk, and the chunk's events (a few tens of KB) stay in cache for all of them. Each alert
+/// goes to `raised` with its event's index and its analyzer's index: sorted by the two
+/// (stably), they are in the order one event at a time raised them.
+fn run_events(
+    part: &mut [(u32, &mut Box<dyn Analyzer>)],
+    epoch: &Epoch,
+    mut raised: impl FnMut(u32, u32, Alert),
+) {
     let mut events = epoch.iter();
     let mut chunk: Vec<&analyzers::Event> = Vec::with_capacity(CHUNK_EVENTS);
-    let mut raised = Vec::new();
-    let mut tagged: Vec<((u32, u32), Alert)> = Vec::new();
+    let mut out = Vec::new();
+    let mut base = 0u32;
     loop {
         chunk.clear();
         chunk.extend(events.by_ref().take(CHUNK_EVENTS));
         if chunk.is_empty() {
             return;
         }
-        for (i, a) in analyzers.iter_mut().enumerate() {
-            for (e, ev) in chunk.iter().enumerate() {
-                a.on_event(ev, &mut raised);
-                if !raised.is_empty() {
-                    tagged.extend(raised.drain(..).map(|al| ((e as u32, i as u32), al)));
+        for (i, a) in part.iter_mut() {
+            for (e, ev) in (base..).zip(chunk.iter()) {
+                a.on_event(ev, &mut out);
+                for al in out.drain(..) {
+                    raised(e, *i, al);
                 }
             }
         }
-        // Stable: alerts of one analyzer at one event keep their order.
-        tagged.sort_by_key(|t| t.0);
-        alerts.extend(tagged.drain(..).map(|t| t.1));
+        base += chunk.len() as u32;
     }
+}
+
+/// [`run_events`] on this thread for all the analyzers, the alerts appended in order.
+fn run_chunked(analyzers: &mut [Box<dyn Analyzer>], epoch: &Epoch, alerts: &mut Vec<Alert>) {
+    let mut all: Vec<(u32, &mut Box<dyn Analyzer>)> = (0u32..).zip(analyzers.iter_mut()).collect();
+    let mut tagged: Vec<((u32, u32), Alert)> = Vec::new();
+    run_events(&mut all, epoch, |e, i, al| tagged.push(((e, i), al)));
+    // Stable: alerts of one analyzer at one event keep their order.
+    tagged.sort_by_key(|t| t.0);
+    alerts.extend(tagged.into_iter().map(|t| t.1));
 }
 
 /// The last tick of a replay (or of a shutdown), split over the groups like an epoch: it
@@ -159,25 +172,8 @@ fn run_split(
     }
     let run = |part: &mut Vec<(u32, &mut Box<dyn Analyzer>)>| -> Vec<Tagged> {
         let mut out = Vec::new();
+        run_events(part, epoch, |e, i, al| out.push(((0, e, i), al)));
         let mut raised = Vec::new();
-        // In chunks, as on one thread (`run_chunked`); the sort below restores the order.
-        let mut events = epoch.iter();
-        let mut chunk: Vec<&analyzers::Event> = Vec::with_capacity(CHUNK_EVENTS);
-        let mut base = 0u32;
-        loop {
-            chunk.clear();
-            chunk.extend(events.by_ref().take(CHUNK_EVENTS));
-            if chunk.is_empty() {
-                break;
-            }
-            for (i, a) in part.iter_mut() {
-                for (e, ev) in (base..).zip(chunk.iter()) {
-                    a.on_event(ev, &mut raised);
-                    out.extend(raised.drain(..).map(|al| ((0, e, *i), al)));
-                }
-            }
-            base += chunk.len() as u32;
-        }
         if let Some(t) = tick {
             for (i, a) in part.iter_mut() {
                 a.on_tick(t, &mut raised);
