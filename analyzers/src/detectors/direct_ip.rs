@@ -2,8 +2,9 @@
 //! (for any client) pointed to within a TTL-aware memory window (J-CRAT: malware with a
 //! hard-coded C2 address never resolves a name).
 //!
-//! DNS memory: every A/AAAA record of a successful answer (CNAME chains included: the chain's
-//! final records are in the same answer section) is remembered until
+//! DNS memory: every A/AAAA record of an external address in a successful answer (CNAME
+//! chains included: the chain's final records are in the same answer section) is remembered
+//! until
 //! `answer_ts + min(memory_s, ttl + ttl_grace_s)`. The map is capped (`max_ips`, LRU, evictions
 //! counted). Coverage (share of checked outbound flows whose destination was resolved) is
 //! exported through [`DirectIp::coverage`] and the snapshot so operators see when the mirror
@@ -226,6 +227,12 @@ impl DirectIp {
             let Some(ip) = a.addr else {
                 continue;
             };
+            // Only an external address can be the destination of a checked flow (`eligible`).
+            // Internal answers (a Windows domain's own names, split-horizon DNS) would only
+            // push the external ones out of a full table, and then their flows would alert.
+            if !self.net.is_external(ip) {
+                continue;
+            }
             let keep = (a.ttl as i64 * NANOS_PER_SEC)
                 .saturating_add(self.grace)
                 .min(self.memory);
@@ -636,5 +643,32 @@ mod tests {
             d.on_event(&tcp_flow(20_000, "10.0.0.5", &a, 443, 5), &mut out);
         }
         assert_eq!(d.dedupe.len(), 50);
+    }
+
+    /// A flood of internal answers (a domain's own names) leaves the table to the external
+    /// addresses that outbound flows are checked against.
+    #[test]
+    fn internal_answers_do_not_push_external_ones_out() {
+        let mut d = det(DirectIpConfig {
+            max_ips: 100,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        d.on_event(
+            &dns_a(1, "10.0.0.5", "cdn.example", &[("203.0.113.10", 3600)]),
+            &mut out,
+        );
+        for i in 0..10_000u32 {
+            let a = std::net::Ipv4Addr::from(0x0a01_0000 + i).to_string();
+            d.on_event(
+                &dns_a(2, "10.0.0.5", "fs.corp.example", &[(&a, 3600)]),
+                &mut out,
+            );
+        }
+        assert_eq!(d.answers.len(), 1);
+        assert_eq!(d.resolved_name(ip("203.0.113.10"), 3), Some("cdn.example"));
+        d.on_event(&tcp_flow(3, "10.0.0.5", "203.0.113.10", 443, 5), &mut out);
+        d.on_event(&tcp_flow(3, "10.0.0.5", "10.1.0.7", 445, 5), &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 }
