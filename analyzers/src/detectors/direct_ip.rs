@@ -4,9 +4,8 @@
 //!
 //! DNS memory: every A/AAAA record of an external address in a successful answer (CNAME
 //! chains included: the chain's final records are in the same answer section) is remembered
-//! until
-//! `answer_ts + min(memory_s, ttl + ttl_grace_s)`. The map is capped (`max_ips`, LRU, evictions
-//! counted). Coverage (share of checked outbound flows whose destination was resolved) is
+//! until `answer_ts + min(memory_s, ttl + ttl_grace_s)`. The map is capped (`max_ips`, LRU,
+//! evictions counted). Coverage (share of checked outbound flows whose destination was resolved) is
 //! exported through [`DirectIp::coverage`] and the snapshot so operators see when the mirror
 //! port misses DNS. A host seen using DoH gets `low` severity (its lookups are invisible).
 
