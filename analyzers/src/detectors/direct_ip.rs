@@ -348,9 +348,19 @@ impl DirectIp {
         ev.insert("host_uses_doh".into(), doh.into());
         ev.insert("dns_coverage".into(), json!(self.coverage()));
         if let Some(e) = self.answers.get(&dst) {
-            // Resolved once, but the answer had expired when the flow started.
-            ev.insert("expired_answer_for".into(), e.qname.clone().into());
-            ev.insert("answer_expired_at".into(), json!(e.expires as f64 / 1e9));
+            if e.first_ts > f.first_ts.saturating_add(self.slack) {
+                // Resolved, but only after the connection had started (a lookup by another
+                // client, or the host's own cached answer from before the sensor saw DNS).
+                ev.insert("answer_after_flow_for".into(), e.qname.clone().into());
+                ev.insert(
+                    "answer_first_seen_at".into(),
+                    json!(e.first_ts as f64 / 1e9),
+                );
+            } else {
+                // Resolved once, but the answer had expired when the flow started.
+                ev.insert("expired_answer_for".into(), e.qname.clone().into());
+                ev.insert("answer_expired_at".into(), json!(e.expires as f64 / 1e9));
+            }
         }
         add_vlan(&mut a, f.vlan);
         self.alerts += 1;
@@ -511,6 +521,22 @@ mod tests {
             out[0].evidence["expired_answer_for"],
             json!("short.example")
         );
+        assert!(out[0].evidence.get("answer_after_flow_for").is_none());
+        // An answer first seen after the flow started is not called expired.
+        d.on_event(
+            &dns_a(100, "10.0.0.7", "late.example", &[("203.0.113.6", 60)]),
+            &mut out,
+        );
+        d.on_event(&tcp_flow(90, "10.0.0.5", "203.0.113.6", 443, 5), &mut out);
+        d.on_tick(200 * NANOS_PER_SEC, &mut out);
+        let late = out.last().expect("alert for the flow before the answer");
+        assert_eq!(late.dest_ip, Some("203.0.113.6".parse().unwrap()));
+        assert_eq!(
+            late.evidence["answer_after_flow_for"],
+            json!("late.example")
+        );
+        assert_eq!(late.evidence["answer_first_seen_at"], json!(100.0));
+        assert!(late.evidence.get("expired_answer_for").is_none());
         // memory_s caps a huge TTL.
         let mut d = det(DirectIpConfig {
             memory_s: 100.0,
