@@ -397,6 +397,8 @@ pub struct DetectorsConfig {
     pub inventory: analyzers::inventory::InventoryConfig,
     /// Periodic callbacks and dormant-C2 DNS polling (`docs/beacon.md`).
     pub beacon: analyzers::beacon::BeaconConfig,
+    /// ddns/paas alerts raised to `high` when beacon or direct_ip alerts share their name.
+    pub escalation: analyzers::detectors::escalate::EscalationConfig,
 }
 
 impl DetectorsConfig {
@@ -414,6 +416,7 @@ impl DetectorsConfig {
         self.mail_bruteforce.validate()?;
         self.mail_attachment.validate()?;
         self.inventory.validate()?;
+        self.escalation.validate()?;
         self.beacon.validate()
     }
 }

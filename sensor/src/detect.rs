@@ -5,6 +5,7 @@ use analyzers::beacon::BeaconAnalyzer;
 use analyzers::detectors::bypass::Bypass;
 use analyzers::detectors::direct_ip::DirectIp;
 use analyzers::detectors::dnstunnel::{Dga, DnsTunnel};
+use analyzers::detectors::escalate::Escalation;
 use analyzers::detectors::mail::{MailBruteforce, Op25b};
 use analyzers::detectors::mail_attachment::MailAttachmentDetector;
 use analyzers::detectors::names::{Category, SuffixDetector};
@@ -18,6 +19,22 @@ pub fn build(cfg: &Config) -> Vec<Box<dyn Analyzer>> {
     add_beacon(cfg, &mut v);
     add_jcrat(cfg, &mut v);
     v
+}
+
+/// The pass over all analyzers' alerts that raises ddns/paas alerts sharing a name with
+/// beacon or direct_ip alerts (`docs/detectors.md`); None when off.
+pub fn escalation(cfg: &Config) -> Option<Escalation> {
+    let e = &cfg.detectors.escalation;
+    if !e.enabled {
+        return None;
+    }
+    match Escalation::new(e.clone()) {
+        Ok(x) => Some(x),
+        Err(err) => {
+            eprintln!("kizuki: warning: alert escalation left out: {err}");
+            None
+        }
+    }
 }
 
 /// Beaconing and dormant-C2 DNS polling (`docs/beacon.md`). The network-wide sinkhole list

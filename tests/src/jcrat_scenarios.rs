@@ -810,6 +810,27 @@ pub fn build(name: &str) -> Option<(Scenario, AlertExpect)> {
     Some((sc, e))
 }
 
+/// Captures for the severity escalation of ddns alerts (`[detectors.escalation]`), built by
+/// the tests themselves (not committed):
+/// - `"direct_ip"`: one TLS connection straight to an address, SNI a DuckDNS name, no lookup;
+/// - `"beacon"`: a host resolving and calling a DuckDNS name every 60–62 s, 12 times.
+pub fn escalation_scenario(with: &str) -> Option<Scenario> {
+    let mut b = B::new(&format!("escalation-{with}"), "");
+    match with {
+        "direct_ip" => b.tls("10.1.0.14", "203.0.113.50", 443, "c2.evil.duckdns.org"),
+        "beacon" => {
+            for i in 0..12 {
+                b.resolve_a("10.1.0.14", "c2.evil.duckdns.org", "203.0.113.30", 30);
+                b.secs(1);
+                b.tls("10.1.0.14", "203.0.113.30", 443, "c2.evil.duckdns.org");
+                b.secs(59 + i % 3);
+            }
+        }
+        _ => return None,
+    }
+    Some(b.done())
+}
+
 /// Writes every scenario (`.pcap` + `.alerts.json`) and `jcrat.toml` into `dir`.
 pub fn write_all(dir: &std::path::Path) -> std::io::Result<Vec<(String, usize)>> {
     std::fs::create_dir_all(dir)?;

@@ -238,3 +238,60 @@ fn inventory_events_carry_the_vlan_host_key() {
     assert!(errs.is_empty(), "{}", errs.join("\n"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// A ddns alert rises to `high` once the same host's traffic to its name also raises a
+/// direct_ip or a beacon alert (DETECTIONS.md); with `[detectors.escalation]` off it stays.
+#[test]
+fn ddns_alerts_rise_when_direct_ip_or_beacon_alerts_share_their_name() {
+    for with in ["direct_ip", "beacon"] {
+        let tmp = harness::tempdir(&format!("escalation-{with}"));
+        let sc = jcrat_scenarios::escalation_scenario(with).expect("known scenario");
+        let pcap = tmp.join(format!("escalation-{with}.pcap"));
+        std::fs::write(&pcap, sc.pcap_bytes()).expect("write pcap");
+        let base = std::fs::read_to_string(pcaps().join("jcrat.toml")).expect("jcrat.toml");
+        for on in [true, false] {
+            let cfg = tmp.join(format!("on-{on}.toml"));
+            let extra = if on {
+                String::new()
+            } else {
+                "\n[detectors.escalation]\nenabled = false\n".to_string()
+            };
+            std::fs::write(&cfg, format!("{base}{extra}")).expect("write config");
+            let r = harness::replay(&[&pcap], &["-c", cfg.to_str().expect("utf-8 path")]);
+            let of = |det: &str| -> Vec<serde_json::Value> {
+                r.of_type("alert")
+                    .filter(|a| a["kizuki"]["detector"] == det)
+                    .cloned()
+                    .collect()
+            };
+            let (ddns, cause) = (of("ddns"), of(with));
+            assert!(
+                cause
+                    .iter()
+                    .any(|a| a["kizuki"]["name"] == "c2.evil.duckdns.org"),
+                "{with}: no {with} alert on the name: {cause:?}"
+            );
+            let first = ddns.first().expect("a ddns alert");
+            assert_eq!(first["kizuki"]["update"], false, "{first}");
+            assert_eq!(first["kizuki"]["severity"], "medium", "{first}");
+            let high: Vec<_> = ddns
+                .iter()
+                .filter(|a| a["kizuki"]["severity"] == "high")
+                .collect();
+            if !on {
+                assert!(
+                    high.is_empty(),
+                    "{with}: raised with escalation off: {high:?}"
+                );
+                continue;
+            }
+            assert_eq!(high.len(), 1, "{with}: {ddns:?}");
+            let up = high[0];
+            assert_eq!(up["kizuki"]["update"], true, "{up}");
+            assert_eq!(up["kizuki"]["dedupe_key"], first["kizuki"]["dedupe_key"]);
+            assert_eq!(up["kizuki"]["escalated_by"]["detector"], with, "{up}");
+            assert_eq!(up["kizuki"]["severity_before"], "medium", "{up}");
+            assert_eq!(up["alert"]["severity"], 1, "{up}");
+        }
+    }
+}

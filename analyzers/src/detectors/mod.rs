@@ -5,6 +5,7 @@
 pub mod bypass;
 pub mod direct_ip;
 pub mod dnstunnel;
+pub mod escalate;
 pub mod mail;
 pub mod mail_attachment;
 pub mod names;

@@ -297,6 +297,7 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                 ..Default::default()
             };
             let mut alerts = Vec::new();
+            let mut escalation = crate::detect::escalation(&cfg);
             let mut now = i64::MIN;
             let mut last_views = Instant::now();
             // Which thread runs which analyzer over each epoch.
@@ -350,6 +351,9 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
                 out.records(&mut analyzers, &mut eve, &metrics);
+                if let Some(e) = escalation.as_mut() {
+                    e.apply(&mut alerts);
+                }
                 out.alerts(&mut alerts, &mut eve, &metrics, &mut rep, am.as_ref());
                 if live && last_flush.elapsed() >= Duration::from_millis(500) {
                     eve.flush();
@@ -370,6 +374,9 @@ fn spawn_writer(setup: WriterSetup) -> JoinHandle<SinkReport> {
                 super::analyze::run_final_tick(&mut analyzers, &tail_group_of, now, &mut alerts);
             }
             out.records(&mut analyzers, &mut eve, &metrics);
+            if let Some(e) = escalation.as_mut() {
+                e.apply(&mut alerts);
+            }
             // The state file (megabytes for a large inventory, then an fsync) is written
             // while the last alerts go to the EVE file: the two share nothing.
             std::thread::scope(|s| {
