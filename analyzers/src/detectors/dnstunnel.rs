@@ -2,7 +2,8 @@
 //!
 //! - `dns_tunnel`, per (client, registrable domain) and tumbling window: unique subdomains
 //!   (RITA grades 100/500/800/1000 a day), long names/labels (> 52-char label or > 90-char
-//!   name), label entropy, TXT/NULL volume.
+//!   name), label entropy, TXT/NULL volume, answer volume (data carried back in large
+//!   answers: TXT, NULL, CNAME, MX chains rather than addresses).
 //! - `dga`, per client and tumbling window: distinct NXDOMAIN names whose registrable label
 //!   looks random, spread over several registrable domains (Slips: ≥ 10 per window).
 //!
@@ -39,6 +40,10 @@ pub struct DnsTunnelConfig {
     pub long_names_min: u64,
     /// TXT/NULL queries in a window that alert (with at least 10 unique subdomains).
     pub txt_null_min: u64,
+    /// Answer data bytes in a window that alert (with at least 10 unique subdomains and
+    /// answers of `answer_mean_min` bytes on average: address answers are 4 or 16).
+    pub answer_bytes_min: u64,
+    pub answer_mean_min: u64,
     /// Subdomain hashes kept per key at most.
     pub max_subdomains_per_key: usize,
     /// (client, domain) keys tracked at most (LRU beyond, evictions counted).
@@ -58,6 +63,8 @@ impl Default for DnsTunnelConfig {
             long_name: 90,
             long_names_min: 10,
             txt_null_min: 50,
+            answer_bytes_min: 20_000,
+            answer_mean_min: 100,
             max_subdomains_per_key: 1_000,
             max_keys: 5_000,
             cooldown_s: 3_600.0,
@@ -78,6 +85,7 @@ impl DnsTunnelConfig {
                 ("unique_subdomains", self.unique_subdomains),
                 ("long_names_min", self.long_names_min as usize),
                 ("txt_null_min", self.txt_null_min as usize),
+                ("answer_bytes_min", self.answer_bytes_min as usize),
             ],
         )?;
         check_pos(&format!("{w}.window_s"), self.window_s)?;
@@ -278,6 +286,10 @@ struct TunnelState {
     queries: u64,
     long_names: u64,
     txt_null: u64,
+    /// Answered queries, and the bytes of their answers' data.
+    answered: u64,
+    answer_bytes: u64,
+    max_answer_bytes: u64,
     max_label: usize,
     max_name: usize,
     entropy_sum: f64,
@@ -296,6 +308,9 @@ impl TunnelState {
             queries: 0,
             long_names: 0,
             txt_null: 0,
+            answered: 0,
+            answer_bytes: 0,
+            max_answer_bytes: 0,
             max_label: 0,
             max_name: 0,
             entropy_sum: 0.0,
@@ -304,6 +319,19 @@ impl TunnelState {
             severity: None,
         }
     }
+}
+
+/// Bytes of data in a response's answers: the presentation text of each record's data (TXT
+/// strings, target names, NULL as hex), an address's 4 or 16 bytes.
+fn answer_bytes(d: &DnsTxn) -> u64 {
+    d.answers
+        .iter()
+        .map(|a| match a.addr {
+            Some(std::net::IpAddr::V4(_)) => 4,
+            Some(std::net::IpAddr::V6(_)) => 16,
+            None => a.data.len() as u64,
+        })
+        .sum()
 }
 
 pub struct DnsTunnel {
@@ -371,6 +399,12 @@ impl DnsTunnel {
         if d.qtype == QTYPE_TXT || d.qtype == QTYPE_NULL {
             st.txt_null += 1;
         }
+        if d.answered() {
+            let bytes = answer_bytes(d);
+            st.answered += 1;
+            st.answer_bytes = st.answer_bytes.saturating_add(bytes);
+            st.max_answer_bytes = st.max_answer_bytes.max(bytes);
+        }
         // Entropy of the subdomain's characters without the dots between its labels, over
         // the distinct subdomains (a name asked again would only weight the mean).
         if new_sub {
@@ -393,6 +427,12 @@ impl DnsTunnel {
         }
         if st.txt_null >= cfg.txt_null_min && uniq >= 10 {
             reasons.push("txt_null_volume");
+        }
+        if st.answer_bytes >= cfg.answer_bytes_min
+            && st.answer_bytes >= cfg.answer_mean_min.saturating_mul(st.answered)
+            && uniq >= 10
+        {
+            reasons.push("answer_volume");
         }
         if reasons.is_empty() {
             return;
@@ -439,6 +479,8 @@ impl DnsTunnel {
         ev.insert("queries".into(), st.queries.into());
         ev.insert("long_names".into(), st.long_names.into());
         ev.insert("txt_null_queries".into(), st.txt_null.into());
+        ev.insert("answer_bytes".into(), st.answer_bytes.into());
+        ev.insert("max_answer_bytes".into(), st.max_answer_bytes.into());
         ev.insert("max_label_len".into(), st.max_label.into());
         ev.insert("max_name_len".into(), st.max_name.into());
         ev.insert(
@@ -803,6 +845,44 @@ mod tests {
             );
         }
         assert_eq!(out.len(), 1);
+    }
+
+    /// A query whose answer carries `rdata` in `n` records of type `rtype`.
+    fn answered(t: i64, name: &str, qtype: u16, rtype: u16, rdata: &str, n: usize) -> Event {
+        let mut d = dns_txn(t, "10.0.0.5", name, qtype, Some(0));
+        d.answers = (0..n).map(|_| answer(name, rtype, 60, rdata)).collect();
+        Event::Dns(d)
+    }
+
+    #[test]
+    fn tunnel_answer_volume_needs_large_answers_not_many_addresses() {
+        let mut d = DnsTunnel::new(DnsTunnelConfig::default()).unwrap();
+        let mut out = Vec::new();
+        // A busy CDN domain: 2000 lookups of 30 names, four addresses each (32 KB of
+        // address bytes), and 30 answers of a 300-byte CNAME chain: small on average.
+        for i in 0..2000 {
+            let n = format!("img{}.cdn.example.com", i % 30);
+            d.on_event(&answered(i, &n, 1, 1, "203.0.113.7", 4), &mut out);
+        }
+        for i in 0..30 {
+            let n = format!("v{i}.cdn.example.com");
+            let target = "x".repeat(300);
+            d.on_event(&answered(3000 + i, &n, 1, 5, &target, 1), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        // 30 CNAME lookups (fewer than `txt_null_min` TXT/NULL, far fewer than 100 unique
+        // names) carrying 800 bytes back each: 24 KB.
+        for i in 0..30 {
+            let n = format!("{}.t.example.net", rand_label(i, 16));
+            let data = rand_label(i + 99, 800);
+            d.on_event(&answered(100 + i as i64, &n, 5, 5, &data, 1), &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:?}");
+        let a = &out[0];
+        assert_eq!(a.name.as_deref(), Some("example.net"));
+        assert_eq!(a.evidence["reasons"], json!(["answer_volume"]));
+        assert_eq!(a.evidence["answer_bytes"], json!(25 * 800));
+        assert_eq!(a.evidence["max_answer_bytes"], json!(800));
     }
 
     #[test]
