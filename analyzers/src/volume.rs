@@ -8,6 +8,11 @@
 //!   has `min_buckets` of history, alerts.
 //! - `volume` / large upload: one flow that sent at least `large_upload_bytes` from an
 //!   internal host to an external address.
+//! - `volume` / ratio shift: a host whose buckets with traffic have been mostly downloads (an
+//!   EWMA of its outbound share of external bytes at most `ratio_baseline_max`) sends more than
+//!   it receives (share ≥ `ratio_share_min`) in a bucket with at least `ratio_min_bytes` out.
+//!   A workstation turning into an uploader is exfiltration's shape even below a spike's
+//!   threshold; a bucket that already raised a spike raises no ratio alert.
 //! - `long_connection`: a flow between an internal and an external host lasting 1/4/8/12 h
 //!   (RITA's grades, `grades_s`): low/medium/high/critical; each higher grade updates the alert.
 //!
@@ -45,6 +50,13 @@ pub struct VolumeConfig {
     pub min_bucket_bytes: u64,
     /// One flow sending at least this much to the outside alerts (0 = off).
     pub large_upload_bytes: u64,
+    /// Ratio shift: outbound bytes a bucket needs (0 = off). Buckets with at least a tenth
+    /// of it in both directions together make the host's share baseline.
+    pub ratio_min_bytes: u64,
+    /// ... the bucket's outbound share of the host's external bytes that alerts,
+    pub ratio_share_min: f64,
+    /// ... when the host's baseline share (EWMA, `ewma_alpha`) is at most this.
+    pub ratio_baseline_max: f64,
     /// Internal hosts tracked at most (LRU beyond, evictions counted).
     pub max_hosts: usize,
     /// Open flows whose reported bytes are remembered (for cumulative updates).
@@ -66,6 +78,9 @@ impl Default for VolumeConfig {
             min_buckets: 24,
             min_bucket_bytes: 50 << 20,
             large_upload_bytes: 100 << 20,
+            ratio_min_bytes: 20 << 20,
+            ratio_share_min: 0.5,
+            ratio_baseline_max: 0.2,
             max_hosts: 100_000,
             max_tracked_flows: 200_000,
             top_k: 10,
@@ -90,6 +105,14 @@ impl VolumeConfig {
         check_pos(&format!("{w}.mad_k"), self.mad_k)?;
         if !(self.settle_s.is_finite() && self.settle_s >= 0.0) {
             return Err(format!("{w}.settle_s must be >= 0, got {}", self.settle_s));
+        }
+        for (k, v) in [
+            ("ratio_share_min", self.ratio_share_min),
+            ("ratio_baseline_max", self.ratio_baseline_max),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{w}.{k} must be in [0, 1], got {v}"));
+            }
         }
         if !(self.ewma_alpha > 0.0 && self.ewma_alpha <= 1.0) {
             return Err(format!(
@@ -144,13 +167,25 @@ impl LongConnectionConfig {
 
 struct HostVol {
     bucket: i64,
+    /// Bytes out to, and in from, external hosts in the open bucket.
     bytes: u64,
+    bytes_in: u64,
     last_bucket_bytes: u64,
     ewma: f64,
     dev: f64,
     buckets: u32,
-    /// Bytes of later buckets not yet judged (records arrive out of order across workers).
-    pending: std::collections::BTreeMap<i64, u64>,
+    /// EWMA of the outbound share of buckets with traffic, and how many made it.
+    share_ewma: f64,
+    share_buckets: u32,
+    /// (out, in) bytes of later buckets not yet judged (records arrive out of order across
+    /// workers).
+    pending: std::collections::BTreeMap<i64, (u64, u64)>,
+}
+
+/// Adds (out, in) bytes.
+fn add_pair(to: &mut (u64, u64), (o, i): (u64, u64)) {
+    to.0 = to.0.saturating_add(o);
+    to.1 = to.1.saturating_add(i);
 }
 
 /// Later buckets buffered per host at most (beyond, bytes join the latest one).
@@ -171,8 +206,8 @@ pub struct Volume {
     bucket_ns: i64,
     grades: Vec<i64>,
     hosts: Bounded<HostKey, HostVol>,
-    /// flow_id → outbound bytes already counted.
-    reported: Bounded<u64, u64>,
+    /// flow_id → (outbound, inbound) bytes already counted.
+    reported: Bounded<u64, (u64, u64)>,
     long: Bounded<String, LongState>,
     dedupe: Dedupe,
     settle: i64,
@@ -215,12 +250,13 @@ impl Volume {
         })
     }
 
-    /// The internal host, the external peer and the bytes the internal host sent out.
-    fn orient(&self, f: &Flow) -> Option<(IpAddr, IpAddr, u64)> {
+    /// The internal host, the external peer and the bytes the internal host sent out and
+    /// received.
+    fn orient(&self, f: &Flow) -> Option<(IpAddr, IpAddr, (u64, u64))> {
         if self.net.is_outbound(f.src_ip, f.dest_ip) {
-            Some((f.src_ip, f.dest_ip, f.bytes_toserver))
+            Some((f.src_ip, f.dest_ip, (f.bytes_toserver, f.bytes_toclient)))
         } else if self.net.is_outbound(f.dest_ip, f.src_ip) {
-            Some((f.dest_ip, f.src_ip, f.bytes_toclient))
+            Some((f.dest_ip, f.src_ip, (f.bytes_toclient, f.bytes_toserver)))
         } else {
             None
         }
@@ -268,7 +304,26 @@ impl Volume {
                 && x > threshold;
             let bucket_start = h.bucket.saturating_mul(self.bucket_ns);
             let closed_bytes = h.bytes;
+            let closed = (h.bytes, h.bytes_in);
+            let total = closed.0.saturating_add(closed.1);
+            let share = closed.0 as f64 / total.max(1) as f64;
+            let (base_share, share_n) = (h.share_ewma, h.share_buckets);
+            let ratio_min = self.vcfg.ratio_min_bytes;
+            let shift = ratio_min > 0
+                && !spike
+                && share_n >= self.vcfg.min_buckets
+                && closed.0 >= ratio_min
+                && share >= self.vcfg.ratio_share_min
+                && base_share <= self.vcfg.ratio_baseline_max;
             let a = self.vcfg.ewma_alpha;
+            if ratio_min > 0 && total >= ratio_min / 10 {
+                h.share_ewma = if share_n == 0 {
+                    share
+                } else {
+                    a * share + (1.0 - a) * h.share_ewma
+                };
+                h.share_buckets = share_n.saturating_add(1);
+            }
             let step = |h: &mut HostVol, x: f64| {
                 if h.buckets == 0 {
                     h.ewma = x;
@@ -295,7 +350,10 @@ impl Volume {
                 0
             };
             h.bucket = next;
-            h.bytes = h.pending.remove(&next).unwrap_or(0);
+            (h.bytes, h.bytes_in) = h.pending.remove(&next).unwrap_or((0, 0));
+            if shift && !self.vallow.src(key.ip) {
+                self.ratio_alert(key, bucket_start, closed, (base_share, share_n), out);
+            }
             if spike && !self.vallow.src(key.ip) {
                 self.spike_alert(
                     key,
@@ -306,6 +364,55 @@ impl Volume {
                 );
             }
         }
+    }
+
+    fn ratio_alert(
+        &mut self,
+        key: HostKey,
+        bucket_start: TsNanos,
+        (bytes_out, bytes_in): (u64, u64),
+        (base_share, n): (f64, u32),
+        out: &mut Vec<Alert>,
+    ) {
+        let dkey = format!("volume|ratio|{}", key.label());
+        let end = bucket_start + self.bucket_ns;
+        let Some(hit) = self.dedupe.hit(&dkey, end) else {
+            return;
+        };
+        let share = bytes_out as f64 / bytes_out.saturating_add(bytes_in).max(1) as f64;
+        let mut al = new_alert(
+            end,
+            "volume",
+            Severity::Medium,
+            format!(
+                "KIZUKI upload/download shift from {}: {:.0} % of {} s's external bytes sent (baseline {:.0} %)",
+                key.ip,
+                share * 100.0,
+                self.vcfg.bucket_s,
+                base_share * 100.0
+            ),
+            dkey,
+            hit,
+        );
+        al.src_ip = Some(key.ip);
+        let ev = &mut al.evidence;
+        ev.insert("kind".into(), "ratio_shift".into());
+        ev.insert("bucket_start".into(), json!(bucket_start as f64 / 1e9));
+        ev.insert("bucket_s".into(), json!(self.vcfg.bucket_s));
+        ev.insert("bytes_out".into(), bytes_out.into());
+        ev.insert("bytes_in".into(), bytes_in.into());
+        ev.insert(
+            "outbound_share".into(),
+            json!((share * 1000.0).round() / 1000.0),
+        );
+        ev.insert(
+            "baseline_share".into(),
+            json!((base_share * 1000.0).round() / 1000.0),
+        );
+        ev.insert("history_buckets".into(), n.into());
+        add_vlan(&mut al, key.vlan);
+        self.alerts += 1;
+        out.push(al);
     }
 
     fn spike_alert(
@@ -354,7 +461,7 @@ impl Volume {
     }
 
     fn on_flow(&mut self, f: &Flow, out: &mut Vec<Alert>) {
-        let Some((host_ip, peer, total_out)) = self.orient(f) else {
+        let Some((host_ip, peer, (total_out, total_in))) = self.orient(f) else {
             if f.reason != CloseReason::Update {
                 self.reported.remove(&f.flow_id);
             }
@@ -364,40 +471,47 @@ impl Volume {
         if !self.vcfg.enabled {
             return;
         }
-        let prev = if f.reason == CloseReason::Update {
-            let p = self.reported.entry(f.flow_id, || 0);
+        let (prev, prev_in) = if f.reason == CloseReason::Update {
+            let p = self.reported.entry(f.flow_id, || (0, 0));
             let prev = *p;
-            *p = total_out.max(prev);
+            *p = (total_out.max(prev.0), total_in.max(prev.1));
             prev
         } else {
-            self.reported.remove(&f.flow_id).unwrap_or(0)
+            self.reported.remove(&f.flow_id).unwrap_or((0, 0))
         };
-        let delta = total_out.saturating_sub(prev);
+        let delta = (
+            total_out.saturating_sub(prev),
+            total_in.saturating_sub(prev_in),
+        );
         let key = HostKey::new(f.vlan, host_ip);
         let b = f.last_ts.div_euclid(self.bucket_ns);
         let h = self.hosts.entry(key, || HostVol {
             bucket: b,
             bytes: 0,
+            bytes_in: 0,
             last_bucket_bytes: 0,
             ewma: 0.0,
             dev: 0.0,
             buckets: 0,
+            share_ewma: 0.0,
+            share_buckets: 0,
             pending: std::collections::BTreeMap::new(),
         });
         // Bytes go to their bucket if not judged yet, else to the oldest open one. Buckets
         // are judged on ticks, `settle_s` after they end, and all at the end of input.
         if b < h.bucket && h.buckets == 0 && h.pending.len() < MAX_PENDING_BUCKETS {
             // Nothing judged yet: an earlier record arrived late, start the host there.
-            let (old_b, old_bytes) = (h.bucket, h.bytes);
-            *h.pending.entry(old_b).or_default() += old_bytes;
+            let (old_b, old) = (h.bucket, (h.bytes, h.bytes_in));
+            add_pair(h.pending.entry(old_b).or_default(), old);
             h.bucket = b;
-            h.bytes = delta;
+            (h.bytes, h.bytes_in) = delta;
         } else if b <= h.bucket {
-            h.bytes = h.bytes.saturating_add(delta);
+            h.bytes = h.bytes.saturating_add(delta.0);
+            h.bytes_in = h.bytes_in.saturating_add(delta.1);
         } else if h.pending.len() < MAX_PENDING_BUCKETS || h.pending.contains_key(&b) {
-            *h.pending.entry(b).or_default() += delta;
+            add_pair(h.pending.entry(b).or_default(), delta);
         } else if let Some(mut last) = h.pending.last_entry() {
-            *last.get_mut() += delta;
+            add_pair(last.get_mut(), delta);
         }
         // Large single upload (cumulative over the flow's records).
         let big = self.vcfg.large_upload_bytes;
@@ -751,6 +865,60 @@ mod tests {
         assert_eq!(out[0].src_ip, Some(ip("10.0.0.1")));
         assert_eq!(out[0].dest_ip, Some(ip("203.0.113.1")));
         assert_eq!(out[0].dest_port, Some(50000));
+    }
+
+    /// A closed flow from `src` with `up` bytes out and `down` bytes back.
+    fn two_way(t: i64, src: &str, up: u64, down: u64) -> Event {
+        let mut f = flow(t, src, "203.0.113.9", 443, 1, 6);
+        f.bytes_toserver = up;
+        f.bytes_toclient = down;
+        f.flow_id = t as u64;
+        Event::Flow(f)
+    }
+
+    #[test]
+    fn ratio_shift_when_a_downloader_turns_uploader_below_the_spike_threshold() {
+        let mut v = Volume::new(
+            VolumeConfig {
+                bucket_s: 60.0,
+                settle_s: 0.0,
+                min_buckets: 5,
+                ..Default::default()
+            },
+            LongConnectionConfig::default(),
+            Network::default_model(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        const MB: u64 = 1 << 20;
+        // Ten minutes of a workstation: 1 MB up, 20 MB down a minute; a backup host that
+        // always uploads.
+        for m in 0..10 {
+            v.on_event(&two_way(m * 60 + 5, "10.0.0.1", MB, 20 * MB), &mut out);
+            v.on_event(&two_way(m * 60 + 6, "10.0.0.2", 30 * MB, MB), &mut out);
+            v.on_tick(ts(m * 60 + 61), &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        // Both send 30 MB and get 5 MB back: below the 50 MB spike floor for both, a shift
+        // only for the workstation.
+        v.on_event(&two_way(605, "10.0.0.1", 30 * MB, 5 * MB), &mut out);
+        v.on_event(&two_way(606, "10.0.0.2", 30 * MB, 5 * MB), &mut out);
+        v.on_tick(ts(661), &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let a = &out[0];
+        assert_eq!(a.detector, "volume");
+        assert_eq!(a.src_ip, Some(ip("10.0.0.1")));
+        assert_eq!(a.evidence["kind"], json!("ratio_shift"));
+        assert_eq!(a.evidence["bytes_out"], json!(30 * MB));
+        assert_eq!(a.evidence["bytes_in"], json!(5 * MB));
+        assert_eq!(a.evidence["outbound_share"], json!(0.857));
+        assert!(a.evidence["baseline_share"].as_f64().unwrap() < 0.06);
+        // Too little out, or no history: nothing.
+        let mut v = vol(60.0, 5);
+        out.clear();
+        v.on_event(&two_way(5, "10.0.0.3", 30 * MB, MB), &mut out);
+        v.on_tick(ts(61), &mut out);
+        assert!(out.iter().all(|a| a.evidence["kind"] != "ratio_shift"));
     }
 
     #[test]
