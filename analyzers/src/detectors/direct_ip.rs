@@ -177,6 +177,8 @@ pub struct DirectIp {
     delay: i64,
     pending: std::collections::VecDeque<(TsNanos, Pending)>,
     last_tick: TsNanos,
+    /// Packet time of the first successful answer seen (how long DNS has been visible).
+    dns_since: Option<TsNanos>,
     /// Outbound flows checked / whose destination had been resolved.
     pub checked: u64,
     pub resolved: u64,
@@ -201,6 +203,7 @@ impl DirectIp {
             delay: secs(cfg.decision_delay_s),
             pending: std::collections::VecDeque::new(),
             last_tick: i64::MIN,
+            dns_since: None,
             checked: 0,
             resolved: 0,
             alerts: 0,
@@ -218,6 +221,7 @@ impl DirectIp {
         if d.rcode != Some(0) {
             return;
         }
+        self.dns_since = Some(self.dns_since.map_or(d.ts, |t| t.min(d.ts)));
         let qname = super::normalized(&d.qname);
         for a in &d.answers {
             if a.rtype != 1 && a.rtype != 28 {
@@ -347,6 +351,12 @@ impl DirectIp {
         ev.insert("bytes_toclient".into(), f.bytes_toclient.into());
         ev.insert("host_uses_doh".into(), doh.into());
         ev.insert("dns_coverage".into(), json!(self.coverage()));
+        // A sensor that just started has not seen the lookups behind its hosts' cached
+        // answers: a small value says the alert may be one of those (null: no answer yet).
+        let visible = self
+            .dns_since
+            .map(|t| (f.first_ts.saturating_sub(t).max(0) as f64 / 1e9).round());
+        ev.insert("dns_visible_for_s".into(), json!(visible));
         if let Some(e) = self.answers.get(&dst) {
             if e.first_ts > f.first_ts.saturating_add(self.slack) {
                 // Resolved, but only after the connection had started (a lookup by another
@@ -522,6 +532,7 @@ mod tests {
             json!("short.example")
         );
         assert!(out[0].evidence.get("answer_after_flow_for").is_none());
+        assert_eq!(out[0].evidence["dns_visible_for_s"], json!(80.0));
         // An answer first seen after the flow started is not called expired.
         d.on_event(
             &dns_a(100, "10.0.0.7", "late.example", &[("203.0.113.6", 60)]),
