@@ -165,22 +165,16 @@ impl Escalation {
             .get(&(src, name.clone()))
             .filter(|s| self.fresh(s.ts, a.ts))
             .map(|s| (s.detector, s.dedupe_key.clone(), s.ts));
-        let escalated = match signal {
-            Some((det, key, ts)) => {
-                self.raise(a, det, &key, ts);
-                true
-            }
-            None => false,
-        };
-        *self.raised.entry((src, name), || Raised {
+        if let Some((det, key, ts)) = &signal {
+            Self::mark(a, det, key, *ts);
+            self.escalations += 1;
+        }
+        let r = Raised {
             ts: a.ts,
             alert: a.clone(),
-            escalated,
-        }) = Raised {
-            ts: a.ts,
-            alert: a.clone(),
-            escalated,
+            escalated: signal.is_some(),
         };
+        self.raised.insert((src, name), r);
     }
 
     /// A beacon/direct_ip alert with a name: re-raises the remembered ddns/paas alerts of that
@@ -189,15 +183,12 @@ impl Escalation {
         let mut extra = Vec::new();
         for n in self_and_parents(name) {
             let key = (src, n.to_string());
-            *self.signals.entry(key.clone(), || Signal {
-                ts: w.ts,
-                detector: w.detector,
-                dedupe_key: String::new(),
-            }) = Signal {
+            let signal = Signal {
                 ts: w.ts,
                 detector: w.detector,
                 dedupe_key: w.dedupe_key.clone(),
             };
+            self.signals.insert(key.clone(), signal);
             let window = self.window;
             let Some(r) = self.raised.get_mut(&key) else {
                 continue;
@@ -215,11 +206,6 @@ impl Escalation {
             extra.push(up);
         }
         extra
-    }
-
-    fn raise(&mut self, a: &mut Alert, det: &'static str, key: &str, ts: TsNanos) {
-        Self::mark(a, det, key, ts);
-        self.escalations += 1;
     }
 
     /// Sets `high` and notes why.

@@ -288,6 +288,13 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.lru.value_mut(idx)
     }
 
+    /// Sets `k` to `v`, touched (evicting the oldest if full). Two lookups: for tables
+    /// written rarely (alerts), where the hot paths use [`Bounded::entry`].
+    pub fn insert(&mut self, k: K, v: V) {
+        self.remove(&k);
+        self.entry(k, move || v);
+    }
+
     /// The value of `k` (not touched).
     pub fn get(&self, k: &K) -> Option<&V> {
         let idx = self.lru.index_of(k)?;
