@@ -375,42 +375,31 @@ impl Volume {
         out: &mut Vec<Alert>,
     ) {
         let dkey = format!("volume|ratio|{}", key.label());
-        let end = bucket_start + self.bucket_ns;
-        let Some(hit) = self.dedupe.hit(&dkey, end) else {
+        let Some(hit) = self.dedupe.hit(&dkey, bucket_start + self.bucket_ns) else {
             return;
         };
         let share = bytes_out as f64 / bytes_out.saturating_add(bytes_in).max(1) as f64;
-        let mut al = new_alert(
-            end,
-            "volume",
+        let signature = format!(
+            "KIZUKI upload/download shift from {}: {:.0} % of {} s's external bytes sent (baseline {:.0} %)",
+            key.ip,
+            share * 100.0,
+            self.vcfg.bucket_s,
+            base_share * 100.0
+        );
+        let bucket = (key, bucket_start, bytes_out, n);
+        let mut al = self.bucket_alert(
+            "ratio_shift",
             Severity::Medium,
-            format!(
-                "KIZUKI upload/download shift from {}: {:.0} % of {} s's external bytes sent (baseline {:.0} %)",
-                key.ip,
-                share * 100.0,
-                self.vcfg.bucket_s,
-                base_share * 100.0
-            ),
+            signature,
             dkey,
             hit,
+            bucket,
         );
-        al.src_ip = Some(key.ip);
         let ev = &mut al.evidence;
-        ev.insert("kind".into(), "ratio_shift".into());
-        ev.insert("bucket_start".into(), json!(bucket_start as f64 / 1e9));
-        ev.insert("bucket_s".into(), json!(self.vcfg.bucket_s));
-        ev.insert("bytes_out".into(), bytes_out.into());
         ev.insert("bytes_in".into(), bytes_in.into());
-        ev.insert(
-            "outbound_share".into(),
-            json!((share * 1000.0).round() / 1000.0),
-        );
-        ev.insert(
-            "baseline_share".into(),
-            json!((base_share * 1000.0).round() / 1000.0),
-        );
-        ev.insert("history_buckets".into(), n.into());
-        add_vlan(&mut al, key.vlan);
+        let thousandths = |x: f64| json!((x * 1000.0).round() / 1000.0);
+        ev.insert("outbound_share".into(), thousandths(share));
+        ev.insert("baseline_share".into(), thousandths(base_share));
         self.alerts += 1;
         out.push(al);
     }
@@ -423,41 +412,59 @@ impl Volume {
         (mean, dev, threshold, n): (f64, f64, f64, u32),
         out: &mut Vec<Alert>,
     ) {
-        let x = closed_bytes as f64;
         let dkey = format!("volume|spike|{}", key.label());
         let Some(hit) = self.dedupe.hit(&dkey, bucket_start + self.bucket_ns) else {
             return;
         };
+        let x = closed_bytes as f64;
         let ratio = if mean > 0.0 { x / mean } else { f64::INFINITY };
         let sev = if ratio >= 20.0 {
             Severity::High
         } else {
             Severity::Medium
         };
+        let signature = format!(
+            "KIZUKI outbound volume spike from {}: {} bytes in {} s (baseline {:.0})",
+            key.ip, closed_bytes, self.vcfg.bucket_s, mean
+        );
+        let bucket = (key, bucket_start, closed_bytes, n);
+        let mut al = self.bucket_alert("spike", sev, signature, dkey, hit, bucket);
+        let ev = &mut al.evidence;
+        ev.insert("baseline_ewma".into(), json!(mean.round()));
+        ev.insert("baseline_deviation".into(), json!(dev.round()));
+        ev.insert("threshold".into(), json!(threshold.round()));
+        self.alerts += 1;
+        out.push(al);
+    }
+
+    /// A judged bucket's alert with the evidence spikes and ratio shifts share; `bucket` is
+    /// (host, bucket start, bytes out, buckets of history).
+    fn bucket_alert(
+        &self,
+        kind: &'static str,
+        sev: Severity,
+        signature: String,
+        dkey: String,
+        hit: super::detectors::Hit,
+        (key, bucket_start, bytes_out, n): (HostKey, TsNanos, u64, u32),
+    ) -> Alert {
         let mut al = new_alert(
             bucket_start + self.bucket_ns,
             "volume",
             sev,
-            format!(
-                "KIZUKI outbound volume spike from {}: {} bytes in {} s (baseline {:.0})",
-                key.ip, closed_bytes, self.vcfg.bucket_s, mean
-            ),
+            signature,
             dkey,
             hit,
         );
         al.src_ip = Some(key.ip);
         let ev = &mut al.evidence;
-        ev.insert("kind".into(), "spike".into());
+        ev.insert("kind".into(), kind.into());
         ev.insert("bucket_start".into(), json!(bucket_start as f64 / 1e9));
         ev.insert("bucket_s".into(), json!(self.vcfg.bucket_s));
-        ev.insert("bytes_out".into(), closed_bytes.into());
-        ev.insert("baseline_ewma".into(), json!(mean.round()));
-        ev.insert("baseline_deviation".into(), json!(dev.round()));
-        ev.insert("threshold".into(), json!(threshold.round()));
+        ev.insert("bytes_out".into(), bytes_out.into());
         ev.insert("history_buckets".into(), n.into());
         add_vlan(&mut al, key.vlan);
-        self.alerts += 1;
-        out.push(al);
+        al
     }
 
     fn on_flow(&mut self, f: &Flow, out: &mut Vec<Alert>) {

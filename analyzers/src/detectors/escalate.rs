@@ -153,8 +153,9 @@ impl Escalation {
         customer.or(a.name.as_deref()).map(norm)
     }
 
-    fn fresh(&self, then: TsNanos, now: TsNanos) -> bool {
-        now.saturating_sub(then) <= self.window && then.saturating_sub(now) <= self.window
+    /// Two findings at most `window` apart, either way round.
+    fn within(window: TsNanos, a: TsNanos, b: TsNanos) -> bool {
+        a.saturating_sub(b) <= window && b.saturating_sub(a) <= window
     }
 
     /// A ddns/paas alert: raised now if a signal for its name (or a name under it) is
@@ -163,7 +164,7 @@ impl Escalation {
         let signal = self
             .signals
             .get(&(src, name.clone()))
-            .filter(|s| self.fresh(s.ts, a.ts))
+            .filter(|s| Self::within(self.window, s.ts, a.ts))
             .map(|s| (s.detector, s.dedupe_key.clone(), s.ts));
         if let Some((det, key, ts)) = &signal {
             Self::mark(a, det, key, *ts);
@@ -193,8 +194,7 @@ impl Escalation {
             let Some(r) = self.raised.get_mut(&key) else {
                 continue;
             };
-            let age = w.ts.saturating_sub(r.ts);
-            if r.escalated || age > window {
+            if r.escalated || !Self::within(window, r.ts, w.ts) {
                 continue;
             }
             r.escalated = true;
