@@ -148,7 +148,7 @@ pub fn decode(data: &[u8]) {
                     }
                 }
             }
-            Decoded::NonIp(_) | Decoded::Drop(_) => {}
+            Decoded::NonIp(_) | Decoded::Drop(_) | Decoded::TunnelDrop(..) => {}
         }
     }
     st.frags.expire(ts + 60 * SEC);

@@ -138,6 +138,9 @@ pub struct FlowConfig {
     /// Idle timeouts in seconds of packet time (Zeek: tcp 5 min, udp/icmp 1 min).
     pub tcp_timeout_s: f64,
     pub udp_timeout_s: f64,
+    /// UDP flows on a name-service port (DNS 53, NBNS 137, mDNS 5353, LLMNR 5355): one or two
+    /// transactions each, so they leave the table sooner (Zeek's dns_session_timeout, 10 s).
+    pub dns_timeout_s: f64,
     pub icmp_timeout_s: f64,
     pub other_timeout_s: f64,
     /// A TCP flow seen closed (FIN both ways, or RST) is emitted after this linger, so late
@@ -156,6 +159,7 @@ impl Default for FlowConfig {
             max_flows: 1_000_000,
             tcp_timeout_s: 300.0,
             udp_timeout_s: 60.0,
+            dns_timeout_s: 10.0,
             icmp_timeout_s: 60.0,
             other_timeout_s: 60.0,
             tcp_close_linger_s: 5.0,
@@ -473,6 +477,7 @@ impl Config {
         };
         pos("flow.tcp_timeout_s", self.flow.tcp_timeout_s)?;
         pos("flow.udp_timeout_s", self.flow.udp_timeout_s)?;
+        pos("flow.dns_timeout_s", self.flow.dns_timeout_s)?;
         pos("flow.icmp_timeout_s", self.flow.icmp_timeout_s)?;
         pos("flow.other_timeout_s", self.flow.other_timeout_s)?;
         pos("flow.tcp_close_linger_s", self.flow.tcp_close_linger_s)?;

@@ -33,25 +33,6 @@ struct Known {
 
 /// Accepted differences. Keep in sync with docs/conformance.md.
 const KNOWN_DIFFERENCES: &[Known] = &[
-    // OPEN: sensor work not done yet (tracked in the sensor-core issue), listed so that a fix
-    // shows up as a stale entry to remove.
-    Known {
-        baseline: "core.tunnels.geneve-vxlan-truncated",
-        kind: "flow",
-        key: "*",
-        field: "*",
-        reason: "OPEN: only the outermost UDP tunnel flow is tracked; the VXLAN flow nested \
-                 inside Geneve is not logged",
-    },
-    Known {
-        baseline: "core.tunnels.teredo",
-        kind: "flow",
-        key: "*",
-        field: "*",
-        reason: "OPEN: Zeek splits UDP DNS flows after its 10 s dns_session_timeout and \
-                 half-closed mid-stream TCP after tcp_partial_close_delay (3 s); Kizuki uses \
-                 one UDP timeout and no partial-close delay",
-    },
     Known {
         baseline: "core.udp-corrupt",
         kind: "flow",

@@ -293,5 +293,6 @@ fn ddns_alerts_rise_when_direct_ip_or_beacon_alerts_share_their_name() {
             assert_eq!(up["kizuki"]["severity_before"], "medium", "{up}");
             assert_eq!(up["alert"]["severity"], 1, "{up}");
         }
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }

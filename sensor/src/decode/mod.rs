@@ -120,8 +120,8 @@ pub mod tcpflags {
     pub const URG: u8 = 0x20;
 }
 
-/// The outermost UDP layer that carried a tunnel (VXLAN, Geneve, Teredo, GRE-in-UDP): its own
-/// flow is tracked too, as Zeek logs it.
+/// A UDP layer that carried a tunnel (VXLAN, Geneve, Teredo, GRE-in-UDP): its own flow is
+/// tracked too, as Zeek logs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OuterUdp {
     pub vlan: Vlans,
@@ -132,12 +132,40 @@ pub struct OuterUdp {
     pub ip_len: u32,
 }
 
+/// The UDP layers that carried tunnels, outermost first. Two are kept: a tunnel inside a
+/// tunnel (VXLAN in Geneve, as cloud mirroring nests them) logs both UDP flows; a third UDP
+/// layer is still decoded through, but its own flow is not logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelUdps([Option<OuterUdp>; 2]);
+
+impl TunnelUdps {
+    /// Adds the next (inner) layer, if there is room.
+    pub fn push(&mut self, o: OuterUdp) {
+        if let Some(slot) = self.0.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(o);
+        }
+    }
+
+    /// Outermost first.
+    pub fn iter(&self) -> impl Iterator<Item = &OuterUdp> {
+        self.0.iter().flatten()
+    }
+
+    pub fn first(&self) -> Option<&OuterUdp> {
+        self.0[0].as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+}
+
 /// Where a packet sits: VLAN tags and tunnels around the innermost IP header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Context {
     pub vlan: Vlans,
     pub tunnel_depth: u8,
-    pub outer: Option<OuterUdp>,
+    pub outer: TunnelUdps,
 }
 
 /// A decoded IP packet (innermost IP layer).
@@ -211,8 +239,11 @@ pub enum Decoded<'a> {
     Fragment(Fragment<'a>),
     /// A frame that carries no IP (ARP, LLDP, STP...): counted, not an error. Inside a UDP
     /// tunnel, the tunnel's own flow still counts.
-    NonIp(Option<OuterUdp>),
+    NonIp(TunnelUdps),
     Drop(DropReason),
+    /// The payload of a UDP tunnel failed to decode: the drop is counted, and the tunnel's
+    /// own UDP flows still count (they were well-formed).
+    TunnelDrop(DropReason, TunnelUdps),
 }
 
 /// Decodes one captured frame.

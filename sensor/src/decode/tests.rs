@@ -72,8 +72,51 @@ fn vxlan_inner_flow_and_outer_udp() {
         Decoded::Packet(p) => {
             assert_eq!(p.ctx.tunnel_depth, 1);
             assert_eq!(p.src, "192.168.1.1".parse::<IpAddr>().unwrap());
-            let o = p.ctx.outer.expect("outer udp");
+            let o = p.ctx.outer.first().copied().expect("outer udp");
             assert_eq!(o.dport, 4789);
+        }
+        d => panic!("{d:?}"),
+    }
+}
+
+/// VXLAN inside Geneve (how some cloud mirrors nest them): both UDP tunnel layers are
+/// reported, outermost first, so both of their flows are logged (as Zeek does).
+#[test]
+fn nested_udp_tunnels_report_both_layers() {
+    let inner = eth(
+        0x0800,
+        &ipv4_udp([192, 168, 1, 1], [192, 168, 1, 2], 5000, 53, b"q"),
+    );
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    vx.extend_from_slice(&inner);
+    let vx_ip = ipv4_udp([10, 9, 9, 1], [10, 9, 9, 2], 26383, 4789, &vx);
+    // Geneve: version 0, no options, protocol IPv4.
+    let mut gen = vec![0, 0, 0x08, 0x00, 0, 0x10, 0x92, 0];
+    gen.extend_from_slice(&vx_ip);
+    let frame = eth(
+        0x0800,
+        &ipv4_udp([127, 0, 0, 1], [127, 0, 0, 1], 11803, 6081, &gen),
+    );
+    let layers = |d: Decoded<'_>| match d {
+        Decoded::Packet(p) => {
+            assert_eq!(p.ctx.tunnel_depth, 2);
+            p.ctx.outer
+        }
+        Decoded::TunnelDrop(_, o) => o,
+        d => panic!("{d:?}"),
+    };
+    let o: Vec<u16> = layers(decode(LinkType::Ethernet, &frame))
+        .iter()
+        .map(|o| o.dport)
+        .collect();
+    assert_eq!(o, [6081, 4789]);
+    // The innermost frame cut inside its IP header: that packet is a counted drop, but the
+    // two tunnel layers around it were whole.
+    let cut = frame.len() - (8 + 1 + 10);
+    match decode(LinkType::Ethernet, &frame[..cut]) {
+        Decoded::TunnelDrop(r, o) => {
+            assert_eq!(r, DropReason::Truncated);
+            assert_eq!(o.iter().count(), 2);
         }
         d => panic!("{d:?}"),
     }
@@ -119,7 +162,10 @@ fn truncated_and_garbage_never_panic() {
 #[test]
 fn non_ip_is_not_an_error() {
     let arp = eth(0x0806, &[0u8; 28]);
-    assert_eq!(decode(LinkType::Ethernet, &arp), Decoded::NonIp(None));
+    assert_eq!(
+        decode(LinkType::Ethernet, &arp),
+        Decoded::NonIp(Default::default())
+    );
 }
 
 /// FDDI and 802.3 frames carry IP in 802.2 LLC/SNAP; other SAPs are not IP.
@@ -144,7 +190,10 @@ fn llc_snap_over_fddi_and_802_3() {
     ));
     // STP (DSAP/SSAP 0x42) is not IP; a cut SNAP header is a counted truncation.
     let stp = eth(38, &[0x42, 0x42, 0x03, 0, 0, 0, 0]);
-    assert_eq!(decode(LinkType::Ethernet, &stp), Decoded::NonIp(None));
+    assert_eq!(
+        decode(LinkType::Ethernet, &stp),
+        Decoded::NonIp(Default::default())
+    );
     assert_eq!(
         decode(LinkType::Fddi, &fddi[..17]),
         Decoded::Drop(DropReason::Truncated)

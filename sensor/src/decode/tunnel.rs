@@ -109,7 +109,6 @@ pub(super) fn udp_tunnel<'a>(
     ip_len: u32,
     u: &Udp<'a>,
 ) -> Option<Decoded<'a>> {
-    let p = u.payload;
     let is = |port| u.dport == port || u.sport == port;
     // DNS is never a tunnel, whatever the other port (a water-torture flood could pick
     // tunnel ports to hide its queries in `bad_tunnel`).
@@ -125,9 +124,18 @@ pub(super) fn udp_tunnel<'a>(
         ip_len,
     };
     let mut with_outer = ctx;
-    if with_outer.outer.is_none() {
-        with_outer.outer = Some(outer);
-    }
+    with_outer.outer.push(outer);
+    let inner = udp_tunnel_payload(with_outer, u)?;
+    // A bad payload loses the inner packet, not the tunnel's own flows.
+    Some(match inner {
+        Decoded::Drop(r) => Decoded::TunnelDrop(r, with_outer.outer),
+        d => d,
+    })
+}
+
+/// The inside of a UDP tunnel packet (`None`: not a tunnel after all).
+fn udp_tunnel_payload<'a>(with_outer: Context, u: &Udp<'a>) -> Option<Decoded<'a>> {
+    let p = u.payload;
     if u.dport == VXLAN_PORT {
         // Flags byte must have the I bit; 8-byte header.
         if p.len() < 8 || p[0] & 0x08 == 0 {

@@ -1,9 +1,10 @@
 //! One shard's flow table: bidirectional records, Zeek-style states, idle timeouts on packet
 //! time, a cap with counted LRU evictions, periodic records of long flows.
 //!
-//! Flows live in three insertion-ordered maps (TCP, UDP, other) moved to the back on every
-//! packet, so the front of each is its least recently active flow: expiry and eviction pop
-//! fronts instead of sweeping the table.
+//! Flows live in four insertion-ordered maps (TCP, UDP, UDP name service, other) moved to the
+//! back on every packet, so the front of each is its least recently active flow: expiry and
+//! eviction pop fronts instead of sweeping the table. One timeout per map keeps that true; the
+//! name-service map exists because DNS flows time out sooner (Zeek's `dns_session_timeout`).
 
 use super::community_id::community_id_v1;
 use super::conn_state::{
@@ -25,6 +26,8 @@ pub struct FlowLimits {
     pub max_flows: usize,
     pub tcp_timeout: i64,
     pub udp_timeout: i64,
+    /// UDP flows on a name-service port ([`NAME_SERVICE_PORTS`]).
+    pub dns_timeout: i64,
     pub icmp_timeout: i64,
     pub other_timeout: i64,
     pub tcp_linger: i64,
@@ -128,10 +131,30 @@ pub struct FlowStats {
     pub closed: u64,
 }
 
+/// UDP ports whose flows take [`FlowLimits::dns_timeout`]: DNS, NetBIOS name service, mDNS,
+/// LLMNR (the ports Zeek's DNS analyzer, and so its `dns_session_timeout`, covers).
+pub const NAME_SERVICE_PORTS: [u16; 4] = [53, 137, 5353, 5355];
+
+/// Which map a flow lives in (an index into [`FlowTable::maps`]).
+const TCP: usize = 0;
+const UDP: usize = 1;
+const NAME_SERVICE: usize = 2;
+const OTHER: usize = 3;
+
+fn class_of(proto: u8, sport: u16, dport: u16) -> usize {
+    match proto {
+        6 => TCP,
+        17 if NAME_SERVICE_PORTS.contains(&sport) || NAME_SERVICE_PORTS.contains(&dport) => {
+            NAME_SERVICE
+        }
+        17 => UDP,
+        _ => OTHER,
+    }
+}
+
 pub struct FlowTable {
-    tcp: Map<FlowEntry>,
-    udp: Map<FlowEntry>,
-    other: Map<FlowEntry>,
+    /// Indexed by [`class_of`]: TCP, UDP, UDP name service, other.
+    maps: [Map<FlowEntry>; 4],
     /// (emit time, key) of closed TCP flows, in time order.
     closing: VecDeque<(TsNanos, FlowKey)>,
     limits: FlowLimits,
@@ -153,9 +176,7 @@ impl FlowTable {
     /// `shard`/`shards` make flow ids unique across shards (id ≡ shard mod shards).
     pub fn new(limits: FlowLimits, shard: u64, shards: u64) -> Self {
         Self {
-            tcp: new_map(),
-            udp: new_map(),
-            other: new_map(),
+            maps: [new_map(), new_map(), new_map(), new_map()],
             closing: VecDeque::new(),
             limits,
             next_id: shard + 1,
@@ -166,27 +187,30 @@ impl FlowTable {
     }
 
     pub fn len(&self) -> usize {
-        self.tcp.len() + self.udp.len() + self.other.len()
+        self.maps.iter().map(|m| m.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn map_for(&mut self, proto: u8) -> &mut Map<FlowEntry> {
-        match proto {
-            6 => &mut self.tcp,
-            17 => &mut self.udp,
-            _ => &mut self.other,
+    /// The idle timeout of a flow of this class and protocol.
+    fn timeout_for(limits: &FlowLimits, class: usize, proto: u8) -> i64 {
+        match (class, proto) {
+            (TCP, _) => limits.tcp_timeout,
+            (UDP, _) => limits.udp_timeout,
+            (NAME_SERVICE, _) => limits.dns_timeout,
+            (_, 1 | 58) => limits.icmp_timeout,
+            _ => limits.other_timeout,
         }
     }
 
-    fn timeout_for(&self, proto: u8) -> i64 {
-        match proto {
-            6 => self.limits.tcp_timeout,
-            17 => self.limits.udp_timeout,
-            1 | 58 => self.limits.icmp_timeout,
-            _ => self.limits.other_timeout,
+    /// The timeout a map's front is judged by: the "other" map mixes ICMP and the rest, so
+    /// it uses the larger of the two.
+    fn map_timeout(&self, class: usize) -> i64 {
+        match class {
+            OTHER => self.limits.icmp_timeout.max(self.limits.other_timeout),
+            c => Self::timeout_for(&self.limits, c, 6),
         }
     }
 
@@ -197,12 +221,11 @@ impl FlowTable {
         // A new SYN on a closed connection's tuple starts a new connection (port reuse).
         if let Some((flags, _, _)) = p.tcp {
             if flags & (SYN | ACK) == SYN {
-                let reuse = self
-                    .tcp
+                let reuse = self.maps[TCP]
                     .get(&key)
                     .is_some_and(|e| e.is_closing() && e.is_orig(forward));
                 if reuse {
-                    if let Some(e) = self.tcp.remove(&key) {
+                    if let Some(e) = self.maps[TCP].remove(&key) {
                         self.stats.closed += 1;
                         out.push(e.to_flow(&key, CloseReason::Closed));
                     }
@@ -211,7 +234,8 @@ impl FlowTable {
         }
         // Make room only when the table is full and this is a new flow (rare): the common
         // path below hashes the key once.
-        if self.len() >= self.limits.max_flows && !self.map_for(p.proto).contains_key(&key) {
+        let class = class_of(p.proto, p.sport, p.dport);
+        if self.len() >= self.limits.max_flows && !self.maps[class].contains_key(&key) {
             while self.len() >= self.limits.max_flows {
                 if !self.evict_oldest(out) {
                     break;
@@ -219,15 +243,38 @@ impl FlowTable {
             }
         }
         let limits = self.limits;
-        let map = match p.proto {
-            6 => &mut self.tcp,
-            17 => &mut self.udp,
-            _ => &mut self.other,
-        };
+        let timeout = Self::timeout_for(&limits, class, p.proto);
+        let map = &mut self.maps[class];
         let (e, created) = match map.raw_entry_mut().from_key(&key) {
             RawEntryMut::Occupied(mut o) => {
                 o.to_back();
-                (o.into_mut(), false)
+                // Past its linger or its idle timeout, the flow is over even if no tick has
+                // expired it yet (ticks come once a second, and only with packets): this
+                // packet starts a new one, as Zeek's timers, which run before each packet,
+                // would have it.
+                let e = o.get();
+                let over = if e.is_closing() && e.close_at <= p.ts {
+                    Some(CloseReason::Closed)
+                } else if p.ts.saturating_sub(e.last_ts) > timeout {
+                    Some(CloseReason::Timeout)
+                } else {
+                    None
+                };
+                match over {
+                    None => (o.into_mut(), false),
+                    Some(reason) => {
+                        let id = self.next_id;
+                        self.next_id += self.id_stride;
+                        self.stats.created += 1;
+                        match reason {
+                            CloseReason::Closed => self.stats.closed += 1,
+                            _ => self.stats.timed_out += 1,
+                        }
+                        let old = o.replace_value(new_entry(p, forward, id, &limits));
+                        out.push(old.to_flow(&key, reason));
+                        (o.into_mut(), true)
+                    }
+                }
             }
             RawEntryMut::Vacant(v) => {
                 let id = self.next_id;
@@ -257,33 +304,21 @@ impl FlowTable {
         }
     }
 
-    /// Which map's front (its least recently active flow) is the oldest of the three.
+    /// Which map's front (its least recently active flow) is the oldest of them.
     fn oldest_map(&self) -> Option<usize> {
-        [
-            self.tcp.front().map(|(_, e)| e.last_ts),
-            self.udp.front().map(|(_, e)| e.last_ts),
-            self.other.front().map(|(_, e)| e.last_ts),
-        ]
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.map(|t| (t, i)))
-        .min()
-        .map(|(_, i)| i)
-    }
-
-    fn map_at(&mut self, i: usize) -> &mut Map<FlowEntry> {
-        match i {
-            0 => &mut self.tcp,
-            1 => &mut self.udp,
-            _ => &mut self.other,
-        }
+        self.maps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.front().map(|(_, e)| (e.last_ts, i)))
+            .min()
+            .map(|(_, i)| i)
     }
 
     fn evict_oldest(&mut self, out: &mut Vec<Flow>) -> bool {
         let Some(i) = self.oldest_map() else {
             return false;
         };
-        if let Some((k, e)) = self.map_at(i).pop_front() {
+        if let Some((k, e)) = self.maps[i].pop_front() {
             self.stats.evicted += 1;
             out.push(e.to_flow(&k, CloseReason::Evicted));
             return true;
@@ -298,24 +333,19 @@ impl FlowTable {
                 break;
             }
             self.closing.pop_front();
-            if self
-                .tcp
+            if self.maps[TCP]
                 .get(&key)
                 .is_some_and(|e| e.is_closing() && e.close_at == at)
             {
-                if let Some(e) = self.tcp.remove(&key) {
+                if let Some(e) = self.maps[TCP].remove(&key) {
                     self.stats.closed += 1;
                     out.push(e.to_flow(&key, CloseReason::Closed));
                 }
             }
         }
-        for proto in [6u8, 17, 0] {
-            // The "other" map mixes ICMP and the rest: its fronts use the larger timeout.
-            let timeout = match proto {
-                0 => self.limits.icmp_timeout.max(self.limits.other_timeout),
-                p => self.timeout_for(p),
-            };
-            let map = self.map_for(proto);
+        for class in [TCP, UDP, NAME_SERVICE, OTHER] {
+            let timeout = self.map_timeout(class);
+            let map = &mut self.maps[class];
             let mut n = 0;
             while map
                 .front()
@@ -344,14 +374,14 @@ impl FlowTable {
     /// Emits up to `max` flows; returns how many. Flushing a large table in chunks keeps
     /// the records in flight (and so peak memory) bounded.
     pub fn flush_some(&mut self, out: &mut Vec<Flow>, max: usize) -> usize {
-        // Least recently active first across the three maps, so the analyzers get a
+        // Least recently active first across the maps, so the analyzers get a
         // shard's open flows in time order (TCP then UDP put a replay's DNS flows last).
         let mut n = 0;
         while n < max {
             let Some(i) = self.oldest_map() else {
                 break;
             };
-            let Some((k, e)) = self.map_at(i).pop_front() else {
+            let Some((k, e)) = self.maps[i].pop_front() else {
                 break;
             };
             n += 1;
@@ -374,7 +404,7 @@ impl FlowTable {
     /// timed out), hand that memory back. Shrinking rehashes only when the index halves, so
     /// calling this per flush chunk costs O(n) over the whole flush.
     fn release_free_nodes(&mut self) {
-        for map in [&mut self.tcp, &mut self.udp, &mut self.other] {
+        for map in &mut self.maps {
             map.shrink_to_fit();
         }
         self.high_water = self.len();
@@ -484,6 +514,11 @@ impl FlowEntry {
             let [a, b] = &mut self.ep;
             (b, a)
         };
+        // A FIN while the peer has sent nothing yet closes the connection as far as it will
+        // go (Zeek's half-finished close: "close complete" with an inactive peer).
+        let half_finished = flags & FIN != 0
+            && *peer == EndpointState::Inactive
+            && !matches!(*me, EndpointState::Closed);
         tcp_transition(me, peer, flags, p.payload_len);
         if let Some(l) = tcp_history_letter(flags, p.payload_len) {
             self.history.add(l, orig);
@@ -533,7 +568,7 @@ impl FlowEntry {
         }
         let closed = |s: EndpointState| matches!(s, EndpointState::Closed | EndpointState::Reset);
         if !self.is_closing()
-            && (flags & RST != 0 || (closed(self.ep[0]) && closed(self.ep[1])))
+            && (flags & RST != 0 || half_finished || (closed(self.ep[0]) && closed(self.ep[1])))
             && flags & (RST | FIN) != 0
         {
             let at = p.ts + linger;
@@ -621,6 +656,7 @@ mod tests {
             max_flows: max,
             tcp_timeout: 300_000_000_000,
             udp_timeout: 60_000_000_000,
+            dns_timeout: 10_000_000_000,
             icmp_timeout: 60_000_000_000,
             other_timeout: 60_000_000_000,
             tcp_linger: 5_000_000_000,
@@ -652,18 +688,22 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..n {
             let src = std::net::Ipv4Addr::from(0x0a00_0000 | i).to_string();
-            t.track(&udp(i64::from(i), &src, 1000, "10.255.0.1", 53), &mut out);
+            t.track(&udp(i64::from(i), &src, 1000, "10.255.0.1", 514), &mut out);
         }
         assert_eq!(t.len(), n as usize);
-        assert!(t.udp.capacity() >= n as usize);
+        assert!(t.maps[UDP].capacity() >= n as usize);
         // Half time out: still above a quarter of the peak, the nodes are kept for reuse.
         t.expire(i64::from(n / 2) - 1 + 60_000_000_001, &mut out);
         assert_eq!(t.len(), n as usize / 2);
-        assert!(t.udp.capacity() >= n as usize);
+        assert!(t.maps[UDP].capacity() >= n as usize);
         // All of them: the index shrinks (and hashlink's free list is dropped with it).
         t.expire(i64::from(n) + 60_000_000_001, &mut out);
         assert!(t.is_empty());
-        assert!(t.udp.capacity() < 1024, "capacity {}", t.udp.capacity());
+        assert!(
+            t.maps[UDP].capacity() < 1024,
+            "capacity {}",
+            t.maps[UDP].capacity()
+        );
         assert_eq!(out.len(), n as usize);
     }
 
@@ -671,8 +711,8 @@ mod tests {
     fn udp_bidirectional_and_timeout() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
-        t.track(&udp(0, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
-        t.track(&udp(1, "10.0.0.53", 53, "10.0.0.1", 5555), &mut out);
+        t.track(&udp(0, "10.0.0.1", 5555, "10.0.0.9", 514), &mut out);
+        t.track(&udp(1, "10.0.0.9", 514, "10.0.0.1", 5555), &mut out);
         assert_eq!(t.len(), 1);
         t.expire(30_000_000_000, &mut out);
         assert!(out.is_empty());
@@ -824,5 +864,96 @@ mod tests {
         assert_eq!(out[0].missed_bytes, 0);
         t.flush(&mut out);
         assert_eq!(out[1].conn_state, ConnState::S0);
+    }
+
+    const SEC: i64 = 1_000_000_000;
+
+    #[test]
+    fn name_service_flows_time_out_sooner_than_other_udp() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        t.track(&udp(0, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
+        t.track(&udp(0, "10.0.0.1", 5353, "224.0.0.251", 5353), &mut out);
+        t.track(&udp(0, "10.0.0.1", 5556, "10.0.0.9", 514), &mut out);
+        t.expire(10 * SEC, &mut out);
+        assert!(out.is_empty(), "10 s idle is not over 10 s");
+        t.expire(10 * SEC + 1, &mut out);
+        let ports: Vec<u16> = out.iter().map(|f| f.dest_port).collect();
+        assert_eq!(ports, [53, 5353]);
+        assert!(out.iter().all(|f| f.reason == CloseReason::Timeout));
+        assert_eq!(t.len(), 1, "the syslog flow keeps the UDP timeout");
+        t.expire(60 * SEC + 1, &mut out);
+        assert_eq!(out.len(), 3);
+    }
+
+    /// A packet after a flow's timeout or linger starts a new flow even if no tick expired
+    /// the old one in between (ticks come with packets, once a second at most).
+    #[test]
+    fn a_packet_past_the_timeout_starts_a_new_flow_without_a_tick() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        t.track(&udp(0, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
+        t.track(&udp(SEC, "10.0.0.53", 53, "10.0.0.1", 5555), &mut out);
+        t.track(&udp(5 * SEC, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
+        assert!(out.is_empty(), "within 10 s: the same flow");
+        t.track(&udp(16 * SEC, "10.0.0.1", 5555, "10.0.0.53", 53), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].pkts_toserver, out[0].pkts_toclient), (2, 1));
+        assert_eq!(out[0].reason, CloseReason::Timeout);
+        assert_eq!(t.stats.timed_out, 1);
+        assert_eq!(t.stats.created, 2);
+        t.flush(&mut out);
+        assert_eq!(out[1].first_ts, 16 * SEC);
+        assert_eq!(out[1].pkts_toserver, 1);
+        assert_ne!(out[0].flow_id, out[1].flow_id);
+        // TCP: a RST from the far side 10 s after a reset (linger 5 s) is a new flow.
+        let rst = |ts, src: &str, sport, dst: &str, dport| {
+            let mut m = udp(ts, src, sport, dst, dport);
+            m.proto = 6;
+            m.tcp = Some((RST | ACK, 1, 1));
+            m.payload_len = 0;
+            m
+        };
+        out.clear();
+        t.track(&rst(20 * SEC, "10.0.0.1", 40000, "10.0.0.2", 80), &mut out);
+        t.track(&rst(30 * SEC, "10.0.0.2", 80, "10.0.0.1", 40000), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].reason, CloseReason::Closed);
+        assert_eq!(out[0].pkts_toclient, 0);
+    }
+
+    /// Zeek's half-finished close: a FIN while the peer has sent nothing closes the flow
+    /// (picked up mid-stream, the FIN first): packets after the linger are a new flow.
+    #[test]
+    fn a_fin_before_the_peer_spoke_closes_after_the_linger() {
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        let tcp = |ts, fwd: bool, flags| {
+            let (s, sp, d, dp) = if fwd {
+                ("10.0.0.1", 40000, "10.0.0.2", 80)
+            } else {
+                ("10.0.0.2", 80, "10.0.0.1", 40000)
+            };
+            let mut m = udp(ts, s, sp, d, dp);
+            m.proto = 6;
+            m.tcp = Some((flags, 1, 1));
+            m.payload_len = 0;
+            m
+        };
+        t.track(&tcp(0, false, FIN | ACK), &mut out);
+        t.track(&tcp(1, true, ACK), &mut out);
+        t.track(&tcp(7 * SEC, true, FIN | ACK), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].conn_state, ConnState::SHR);
+        assert_eq!(out[0].history, "^fA");
+        assert_eq!((out[0].pkts_toserver, out[0].pkts_toclient), (1, 1));
+        // Both sides active before the FIN: an ordinary half-close, still one flow.
+        let mut t = FlowTable::new(limits(10), 0, 1);
+        let mut out = Vec::new();
+        t.track(&tcp(0, true, ACK), &mut out);
+        t.track(&tcp(1, false, ACK), &mut out);
+        t.track(&tcp(2, false, FIN | ACK), &mut out);
+        t.track(&tcp(7 * SEC, true, ACK), &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 }

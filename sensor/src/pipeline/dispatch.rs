@@ -5,7 +5,7 @@
 use super::{Batch, ItemKind, Mode, SinkMsg, WorkItem, WorkerMsg};
 use crate::capture::{CaptureStats, RawPacket};
 use crate::config::Config;
-use crate::decode::{decode, Decoded, DropReason, Fragment, Packet, Transport};
+use crate::decode::{decode, Decoded, DropReason, Fragment, Packet, Transport, TunnelUdps};
 use crate::flow::table::{FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
 use crate::proto::{http, tls};
@@ -149,10 +149,10 @@ impl Dispatcher {
         let outer = match decoded {
             Decoded::Packet(pk) => pk.ctx.outer,
             Decoded::Fragment(f) => f.ctx.outer,
-            Decoded::NonIp(o) => o,
-            Decoded::Drop(_) => None,
+            Decoded::NonIp(o) | Decoded::TunnelDrop(_, o) => o,
+            Decoded::Drop(_) => TunnelUdps::default(),
         };
-        if let Some(o) = outer {
+        for (depth, o) in outer.iter().enumerate() {
             let meta = PacketMeta {
                 ts: p.ts,
                 src: o.src,
@@ -161,7 +161,7 @@ impl Dispatcher {
                 dport: o.dport,
                 proto: 17,
                 vlan: o.vlan,
-                tunnel_depth: 0,
+                tunnel_depth: depth as u8,
                 ip_len: o.ip_len,
                 payload_len: o.ip_len.saturating_sub(28),
                 tcp: None,
@@ -183,7 +183,7 @@ impl Dispatcher {
                 self.counts.non_ip += 1;
                 return self.maybe_tick(now);
             }
-            Decoded::Drop(r) => {
+            Decoded::Drop(r) | Decoded::TunnelDrop(r, _) => {
                 self.counts.decode[r.index()] += 1;
                 return self.maybe_tick(now);
             }

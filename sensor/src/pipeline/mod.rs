@@ -102,6 +102,7 @@ pub fn flow_limits(cfg: &Config, shards: usize) -> FlowLimits {
         max_flows: per_shard(cfg.flow.max_flows, shards),
         tcp_timeout: secs_to_ns(cfg.flow.tcp_timeout_s),
         udp_timeout: secs_to_ns(cfg.flow.udp_timeout_s),
+        dns_timeout: secs_to_ns(cfg.flow.dns_timeout_s),
         icmp_timeout: secs_to_ns(cfg.flow.icmp_timeout_s),
         other_timeout: secs_to_ns(cfg.flow.other_timeout_s),
         tcp_linger: secs_to_ns(cfg.flow.tcp_close_linger_s),
