@@ -1076,6 +1076,16 @@ pub fn malformed() -> Scenario {
     // 15. Unknown EtherType (0x88b5, local experimental).
     sc.advance_ms(1);
     sc.push_frame(eth(0x88b5, b"local experimental ethertype payload"), None);
+    // 16. A TCP segment with data offset 2 in two IPv4 fragments: only the reassembled
+    // datagram shows the bad header, and it must be counted like a whole bad frame.
+    let mut t = TcpConn::new((j(16), 1016), (j(116), 80), 1, 1);
+    let mut bad = t.syn().ip;
+    bad[32] = 0x20;
+    for f in pkt::fragment_ipv4(&bad, 16) {
+        sc.advance_ms(1);
+        sc.push_frame(eth(pkt::ETH_IPV4, &f), None);
+    }
+    errors += 1;
 
     sc.tcp(
         &p,
@@ -1088,8 +1098,8 @@ pub fn malformed() -> Scenario {
     sc.min_decode_errors = errors;
     sc.notes.push(format!(
         "At least {errors} frames cannot be decoded to a transport header and should be counted \
-         as decode errors (frames 1-7 and 9); the sensor must not crash, must not report flows \
-         for them, and must still report the legit flows. Flows a lenient decoder builds from \
+         as decode errors (frames 1-7, 9 and the datagram reassembled from 16); the sensor \
+         must not crash, must not report flows for them, and must still report the legit flows. Flows a lenient decoder builds from \
          frames 8 and 10-14 are allowed (addresses 10.66.66.x / fd66::13)."
     ));
     sc

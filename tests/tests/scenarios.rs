@@ -258,3 +258,16 @@ fn demo_replays() {
         .count();
     assert!(http > 5, "{http} flows named by HTTP Host");
 }
+
+/// Kizuki's own counts on `malformed.pcap`, by reason (the scenario's expectation is a floor
+/// any decoder must reach; these are exact). `bad_transport`: frame 14's TCP data offset and
+/// the same fault inside fragments (16), which only the reassembled datagram shows.
+#[test]
+fn malformed_drops_are_counted_by_reason() {
+    let r = harness::replay(&[&pcaps_dir().join("malformed.pcap")], &[]);
+    let d = &r.summary["decode_errors"];
+    assert_eq!(d["bad_transport"], 2, "{d}");
+    assert_eq!(d["bad_ip_header"], 4, "{d}");
+    assert_eq!(d["truncated"], 5, "{d}");
+    assert_eq!(r.summary["decode_errors_total"], 11, "{}", r.summary);
+}

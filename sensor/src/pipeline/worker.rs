@@ -3,7 +3,7 @@
 use super::{Batch, ItemKind, SinkMsg, WorkerMsg};
 use crate::config::{secs_to_ns, Config};
 use crate::decode::frag::{FragStats, Reassembler};
-use crate::decode::{decode_transport, Decoded, Fragment, Packet, Transport};
+use crate::decode::{decode_transport, Decoded, DropReason, Fragment, Packet, Transport};
 use crate::flow::key::icmp_flow_ports;
 use crate::flow::table::{AppState, FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
@@ -50,6 +50,8 @@ pub(super) struct Worker {
     published_frag: FragStats,
     published_dns: DnsStats,
     dns_parse_errors: u64,
+    /// Reassembled datagrams that failed to decode, by [`DropReason`], since the last publish.
+    reassembled_drops: [u64; DropReason::ALL.len()],
     tcp_issues: TcpDnsIssues,
     published_tcp_issues: TcpDnsIssues,
     /// SMTP ports (empty when `smtp.enabled` is false), limits and this shard's budget.
@@ -94,6 +96,7 @@ impl Worker {
             published_frag: FragStats::default(),
             published_dns: DnsStats::default(),
             dns_parse_errors: 0,
+            reassembled_drops: [0; DropReason::ALL.len()],
             tcp_issues: TcpDnsIssues::default(),
             published_tcp_issues: TcpDnsIssues::default(),
             smtp_ports: super::ports::PortSet::new(if cfg.smtp.enabled {
@@ -182,10 +185,15 @@ impl Worker {
                 let f = Fragment { data: bytes, ..f };
                 if let Some(r) = self.frags.add(ts, &f) {
                     let len = r.payload.len() as u32;
-                    if let Decoded::Packet(p) =
-                        decode_transport(r.ctx, r.src, r.dst, r.proto, r.ip_len, &r.payload, len)
+                    match decode_transport(r.ctx, r.src, r.dst, r.proto, r.ip_len, &r.payload, len)
                     {
-                        self.ip_packet(ts, &p);
+                        Decoded::Packet(p) => self.ip_packet(ts, &p),
+                        // A whole datagram whose headers are bad: counted like any other
+                        // frame that fails to decode.
+                        Decoded::Drop(why) | Decoded::TunnelDrop(why, _) => {
+                            self.reassembled_drops[why.index()] += 1;
+                        }
+                        Decoded::Fragment(_) | Decoded::NonIp(_) => {}
                     }
                 }
             }
@@ -411,6 +419,13 @@ impl Worker {
             }
         }
         self.published_frag = f;
+
+        for r in DropReason::ALL {
+            let n = std::mem::take(&mut self.reassembled_drops[r.index()]);
+            if n > 0 {
+                m.decode_errors.with_label_values(&[r.as_str()]).inc_by(n);
+            }
+        }
 
         let d = self.dns.stats;
         m.dns_pending_overflow
