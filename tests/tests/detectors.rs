@@ -278,13 +278,18 @@ fn ddns_alerts_rise_when_direct_ip_or_beacon_alerts_share_their_name() {
                 .iter()
                 .filter(|a| a["kizuki"]["severity"] == "high")
                 .collect();
+            let counted = &r.summary["alert_escalations"];
             if !on {
                 assert!(
                     high.is_empty(),
                     "{with}: raised with escalation off: {high:?}"
                 );
+                assert!(counted.get("ddns").is_none(), "{counted}");
                 continue;
             }
+            // Counted for the high-severity rule (an update is not in kizuki_alerts_total).
+            assert_eq!(counted["ddns"], 1, "{}", r.summary);
+            assert_eq!(counted["paas"], 0, "{}", r.summary);
             assert_eq!(high.len(), 1, "{with}: {ddns:?}");
             let up = high[0];
             assert_eq!(up["kizuki"]["update"], true, "{up}");

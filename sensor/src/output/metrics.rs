@@ -74,6 +74,7 @@ pub struct Metrics {
     pub mail_attachment_alerts: IntCounterVec,
     pub events: IntCounterVec,
     pub alerts: IntCounterVec,
+    pub alert_escalations: IntCounterVec,
     pub packet_lag_seconds: prometheus::Gauge,
     pub packet_time_seconds: prometheus::Gauge,
     pub build_info: IntGaugeVec,
@@ -357,6 +358,13 @@ impl Metrics {
                 "Alerts raised (updates of an ongoing alert not counted), by detector and severity.",
                 &["detector", "severity"],
             ),
+            alert_escalations: counter_vec(
+                "kizuki_alert_escalations_total",
+                "Alerts raised to high by [detectors.escalation] (a ddns/paas name that also \
+                 beacons or is reached without DNS), by the raised alert's detector. Most are \
+                 updates, which kizuki_alerts_total does not count.",
+                &["detector"],
+            ),
             packet_lag_seconds: reg(
                 &r,
                 prometheus::Gauge::new(
@@ -494,6 +502,11 @@ impl Metrics {
         for s in ["info", "low", "medium", "high", "critical"] {
             self.alerts.with_label_values(&[detector, s]);
         }
+    }
+
+    /// Pre-creates `kizuki_alert_escalations_total{detector}` at zero.
+    pub fn declare_escalation(&self, detector: &str) {
+        self.alert_escalations.with_label_values(&[detector]);
     }
 
     /// Sets the analyzer gauges from fresh readings: each labelled family that has readings

@@ -15,6 +15,23 @@ fn counter_vec(m: &prometheus::IntCounterVec, labels: &[&str]) -> Map<String, Va
     out
 }
 
+/// Every series of a one-label counter vector, by label value.
+fn counter_vec_all(m: &prometheus::IntCounterVec) -> Map<String, Value> {
+    use prometheus::core::Collector;
+    let mut out = Map::new();
+    for family in m.collect() {
+        for metric in family.get_metric() {
+            if let Some(l) = metric.get_label().first() {
+                out.insert(
+                    l.value().to_string(),
+                    json!(metric.get_counter().get_value() as u64),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// The final counters as JSON.
 pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
     let mut reasons: Vec<&str> = crate::decode::DropReason::ALL
@@ -81,6 +98,7 @@ pub fn summary_json(r: &RunReport, m: &Metrics, inputs: &[String]) -> Value {
         "alerts": r.sink.alerts,
         "alert_updates": r.sink.alert_updates,
         "alerts_by_detector": r.sink.alerts_by_detector,
+        "alert_escalations": counter_vec_all(&m.alert_escalations),
         "eve_events": r.sink.eve_events,
         "eve_write_errors": r.sink.eve_write_errors,
         "eve_path": r.sink.eve_path,

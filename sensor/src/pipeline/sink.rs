@@ -121,8 +121,12 @@ pub(super) fn spawn(setup: SinkSetup) -> JoinHandle<SinkReport> {
         am,
         keep_alert_log,
     } = setup;
+    let esc = &cfg.detectors.escalation;
     for a in &analyzers {
         metrics.declare_detector(a.name());
+        if esc.enabled && esc.raise.iter().any(|r| r == a.name()) {
+            metrics.declare_escalation(a.name());
+        }
     }
     let (epoch_tx, epoch_rx) = crossbeam_channel::bounded::<ToWriter>(EPOCHS_IN_FLIGHT);
     // Spent line buffers go back to the sink: a fresh multi-megabyte buffer per epoch costs
@@ -632,6 +636,11 @@ impl AnalyzeOut {
             if let Some(am) = am {
                 // Never blocks: a full channel is a counted drop.
                 am.send(&a);
+            }
+            // Escalation re-raises as updates mostly: counted on their own, so a rule on
+            // high-severity detections still sees them.
+            if a.evidence.contains_key("escalated_by") {
+                m.alert_escalations.with_label_values(&[a.detector]).inc();
             }
             if a.update {
                 rep.alert_updates += 1;
