@@ -188,8 +188,15 @@ impl Scenario {
 
     /// Frames the IP packet for the scenario's link type and path (no accounting).
     pub fn frame(&mut self, path: &Path, from_client: bool, ip: &[u8]) -> Vec<u8> {
+        let (outer_ip, outer_src, outer_dst) = self.outer_ip(path, from_client, ip);
+        self.l2_frame(path, from_client, outer_ip, outer_src, outer_dst)
+    }
+
+    /// The IP packet on the wire for `ip` on `path` (its tunnel packet, if any) and the
+    /// addresses the link layer frames it between.
+    fn outer_ip(&mut self, path: &Path, from_client: bool, ip: &[u8]) -> (Vec<u8>, IpAddr, IpAddr) {
         let s = pkt::summarize(ip);
-        let (outer_ip, outer_src, outer_dst): (Vec<u8>, IpAddr, IpAddr) = match path.tunnel {
+        match path.tunnel {
             None => (ip.to_vec(), s.src, s.dst),
             Some(t) => {
                 let mirrored = matches!(t.kind, TunnelKind::Erspan { .. });
@@ -238,7 +245,18 @@ impl Scenario {
                 };
                 (outer, a, b)
             }
-        };
+        }
+    }
+
+    /// Frames an IP packet for the capture's link type and `path`'s layer 2.
+    fn l2_frame(
+        &mut self,
+        path: &Path,
+        from_client: bool,
+        outer_ip: Vec<u8>,
+        outer_src: IpAddr,
+        outer_dst: IpAddr,
+    ) -> Vec<u8> {
         match self.link {
             LinkType::Ethernet => {
                 let (et, payload) = match &path.l2 {
@@ -373,6 +391,29 @@ impl Scenario {
         }
         let parts: Vec<usize> = frags.iter().map(|f| pkt::summarize(f).ip_len).collect();
         self.account(path, full, Some(&parts));
+    }
+
+    /// Sends `ip` through `path`'s tunnel with the tunnel's own IPv4 packet cut into
+    /// fragments of at most `max_payload` bytes (a mirror session whose transport MTU is
+    /// smaller than the mirrored frames), accounting the inner packet once.
+    pub fn send_outer_fragmented(
+        &mut self,
+        path: &Path,
+        from_client: bool,
+        ip: &[u8],
+        max_payload: usize,
+    ) {
+        assert!(
+            path.tunnel.is_some(),
+            "only a tunnel packet has an outer packet"
+        );
+        let (outer, a, b) = self.outer_ip(path, from_client, ip);
+        for f in pkt::fragment_ipv4(&outer, max_payload) {
+            let fr = self.l2_frame(path, from_client, f, a, b);
+            self.push_frame(fr, None);
+            self.advance_ns(20_000);
+        }
+        self.account(path, ip, None);
     }
 
     /// Sends TCP segments, applying each segment's delay first.

@@ -741,7 +741,8 @@ pub fn tunnels() -> Scenario {
     let mut sc = Scenario::new(
         "tunnels",
         "VXLAN (UDP 4789, VNI 5001), GRE with Ethernet (0x6558) and GRE with IPv4 (0x0800), each \
-         carrying a DNS transaction and a TCP flow",
+         carrying a DNS transaction and a TCP flow; VXLAN and ERSPAN whose tunnel packets carrying \
+         a DNS response are IPv4-fragmented",
     );
     let specs = [
         (
@@ -812,9 +813,66 @@ pub fn tunnels() -> Scenario {
             .push(json!({ "any_ip": t.client_end.to_string() }));
         sc.advance_ms(30);
     }
+    // Mirror transport with a small MTU: the tunnel's own IPv4 packet carrying a DNS response
+    // is fragmented (the query is not). A sensor must reassemble it before it can tell which
+    // inner hosts (and so which flow and transaction) it belongs to.
+    let mtu_specs = [
+        (
+            Tunnel {
+                kind: TunnelKind::Vxlan { vni: 5003 },
+                client_end: ip("172.16.3.1"),
+                server_end: ip("172.16.3.2"),
+            },
+            "10.203.0",
+            "vxlan-fragmented",
+        ),
+        (
+            Tunnel {
+                kind: TunnelKind::Erspan {
+                    version3: false,
+                    session: 7,
+                },
+                client_end: ip("172.16.4.1"),
+                server_end: ip("172.16.4.2"),
+            },
+            "10.204.0",
+            "erspan-fragmented",
+        ),
+    ];
+    for (i, (t, net, tag)) in mtu_specs.into_iter().enumerate() {
+        let p = Path::tunnel(t);
+        let cli = ip(&format!("{net}.5"));
+        let res = (ip(&format!("{net}.53")), 53);
+        let name = format!("{tag}.inner.example");
+        let q = DnsMsg::query(0x7100 + i as u16, &name, rtype::A, true);
+        let answers: Vec<Rr> = (1..=24)
+            .map(|k| a(&name, 300, &format!("198.51.100.{k}")))
+            .collect();
+        let r = DnsMsg::response(&q, rcode::NOERROR, answers);
+        let client = (cli, 41000 + i as u16);
+        let qp = pkt::udp_packet(cli, client.1, res.0, 53, 0x3300 + i as u16, &q.encode());
+        sc.send(&p, true, &qp);
+        sc.advance_ms(5);
+        let rp = pkt::udp_packet(res.0, 53, cli, client.1, 0x4400 + i as u16, &r.encode());
+        sc.send_outer_fragmented(&p, false, &rp, 256);
+        sc.expect_dns(
+            &p,
+            pkt::PROTO_UDP,
+            client,
+            res,
+            &q,
+            Some(&r),
+            &format!("{tag}: response in a fragmented tunnel packet"),
+        );
+        sc.allowed_extra_flows
+            .push(json!({ "any_ip": t.client_end.to_string() }));
+        sc.advance_ms(30);
+    }
     sc.notes.push(
         "Inner flows are reported with tunnel_depth 1. The outer flows (VTEP to VTEP UDP 4789, \
-         GRE between the tunnel endpoints) may be reported or not."
+         GRE between the tunnel endpoints) may be reported or not. The last two DNS responses \
+         travel in tunnel packets cut into IPv4 fragments; the transaction and the inner flow \
+         must come out whole."
             .into(),
     );
     sc

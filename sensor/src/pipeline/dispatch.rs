@@ -2,10 +2,11 @@
 //! packet-time clock, and track the outer UDP flows of tunnels (their packets are sharded by
 //! the inner hosts, so no single worker sees all of an outer flow).
 
-use super::{Batch, ItemKind, Mode, SinkMsg, WorkItem, WorkerMsg};
+use super::{Batch, Mode, SinkMsg, WorkItem, WorkerMsg};
 use crate::capture::{CaptureStats, RawPacket};
-use crate::config::Config;
-use crate::decode::{decode, Decoded, DropReason, Fragment, Packet, Transport, TunnelUdps};
+use crate::config::{secs_to_ns, Config};
+use crate::decode::frag::{FragStats, Reassembled, Reassembler};
+use crate::decode::{decode, decode_transport, Decoded, DropReason, Packet, Transport};
 use crate::flow::table::{FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
 use crate::proto::{http, tls};
@@ -75,6 +76,9 @@ pub(super) struct Dispatcher {
     metrics: Metrics,
     tunnels: FlowTable,
     tunnel_out: Vec<analyzers::Flow>,
+    /// IPv4/IPv6 reassembly, for every shard (see [`Dispatcher::packet`]).
+    frags: Reassembler,
+    published_frag: FragStats,
     now: Option<TsNanos>,
     first_ts: Option<TsNanos>,
     next_tick: TsNanos,
@@ -117,6 +121,12 @@ impl Dispatcher {
             // Ids ≡ 0 mod (n + 1) would collide with worker 0: use a separate stride class.
             tunnels: FlowTable::new(limits, n as u64, n as u64 + 1),
             tunnel_out: Vec::new(),
+            frags: Reassembler::new(
+                cfg.fragments.max_datagrams,
+                cfg.fragments.max_bytes,
+                secs_to_ns(cfg.fragments.timeout_s),
+            ),
+            published_frag: FragStats::default(),
             now: None,
             first_ts: None,
             next_tick: 0,
@@ -145,40 +155,39 @@ impl Dispatcher {
             self.next_tick = p.ts + NANOS_PER_SEC;
         }
         let shards = self.senders.len();
-        let decoded = decode(p.link, p.data);
-        let outer = match decoded {
-            Decoded::Packet(pk) => pk.ctx.outer,
-            Decoded::Fragment(f) => f.ctx.outer,
-            Decoded::NonIp(o) | Decoded::TunnelDrop(_, o) => o,
-            Decoded::Drop(_) => TunnelUdps::default(),
-        };
-        for (depth, o) in outer.iter().enumerate() {
-            let meta = PacketMeta {
-                ts: p.ts,
-                src: o.src,
-                dst: o.dst,
-                sport: o.sport,
-                dport: o.dport,
-                proto: 17,
-                vlan: o.vlan,
-                tunnel_depth: depth as u8,
-                ip_len: o.ip_len,
-                payload_len: o.ip_len.saturating_sub(28),
-                tcp: None,
+        let mut decoded = decode(p.link, p.data);
+        self.track_tunnels(p.ts, &decoded, 0);
+        // Fragments are put back together here, before sharding: a whole datagram may be a
+        // tunnel packet (ERSPAN or VXLAN mirror traffic fragmented on its way to the sensor)
+        // whose inner hosts choose the shard, which no worker could tell from a fragment. A
+        // datagram may hold a fragment in turn (both the inner and the outer packet
+        // fragmented): one more round.
+        let (whole, inner_whole);
+        if let Decoded::Fragment(f) = decoded {
+            let Some(r) = self.frags.add(p.ts, &f) else {
+                return self.maybe_tick(now);
             };
-            self.tunnels.track(&meta, &mut self.tunnel_out);
+            whole = r;
+            decoded = self.decode_whole(p.ts, &whole);
         }
-        let (shard, kind, bytes) = match decoded {
+        if let Decoded::Fragment(f) = decoded {
+            let Some(r) = self.frags.add(p.ts, &f) else {
+                return self.maybe_tick(now);
+            };
+            inner_whole = r;
+            decoded = self.decode_whole(p.ts, &inner_whole);
+        }
+        let (shard, packet, bytes) = match decoded {
             Decoded::Packet(pk) => (
                 shard_of(pk.ctx.vlan, pk.src, pk.dst, shards),
-                ItemKind::Packet(pk.detached()),
+                pk.detached(),
                 self.payload_to_keep(&pk),
             ),
-            Decoded::Fragment(f) => (
-                shard_of(f.ctx.vlan, f.src, f.dst, shards),
-                ItemKind::Fragment(Fragment { data: &[], ..f }),
-                f.data,
-            ),
+            // Fragments three layers deep: not reassembled.
+            Decoded::Fragment(_) => {
+                self.counts.decode[DropReason::TunnelDepth.index()] += 1;
+                return self.maybe_tick(now);
+            }
             Decoded::NonIp(_) => {
                 self.counts.non_ip += 1;
                 return self.maybe_tick(now);
@@ -195,7 +204,7 @@ impl Dispatcher {
             ts: p.ts,
             off,
             len: bytes.len() as u32,
-            kind,
+            packet,
         });
         if b.items.len() >= self.batch_size {
             self.send(shard);
@@ -223,6 +232,42 @@ impl Dispatcher {
                 }
             }
             _ => &[],
+        }
+    }
+
+    /// Decodes a reassembled datagram's transport and tracks the tunnel layers found inside
+    /// it (the layers around it were tracked with each of its fragments).
+    fn decode_whole<'a>(&mut self, ts: TsNanos, r: &'a Reassembled) -> Decoded<'a> {
+        let len = r.payload.len() as u32;
+        let d = decode_transport(r.ctx, r.src, r.dst, r.proto, r.ip_len, &r.payload, len);
+        self.track_tunnels(ts, &d, r.ctx.outer.iter().count());
+        d
+    }
+
+    /// Counts the packet in the flows of the UDP tunnel layers around it, from the
+    /// `skip`-th on.
+    fn track_tunnels(&mut self, ts: TsNanos, decoded: &Decoded<'_>, skip: usize) {
+        let outer = match decoded {
+            Decoded::Packet(pk) => pk.ctx.outer,
+            Decoded::Fragment(f) => f.ctx.outer,
+            Decoded::NonIp(o) | Decoded::TunnelDrop(_, o) => *o,
+            Decoded::Drop(_) => return,
+        };
+        for (depth, o) in outer.iter().enumerate().skip(skip) {
+            let meta = PacketMeta {
+                ts,
+                src: o.src,
+                dst: o.dst,
+                sport: o.sport,
+                dport: o.dport,
+                proto: 17,
+                vlan: o.vlan,
+                tunnel_depth: depth as u8,
+                ip_len: o.ip_len,
+                payload_len: o.ip_len.saturating_sub(28),
+                tcp: None,
+            };
+            self.tunnels.track(&meta, &mut self.tunnel_out);
         }
     }
 
@@ -275,6 +320,7 @@ impl Dispatcher {
             }
         }
         self.tunnels.expire(now, &mut self.tunnel_out);
+        self.frags.expire(now);
         self.emit_tunnels();
         let _ = self.ev_tx.send(SinkMsg::Watermark {
             src: self.shard_count,
@@ -309,6 +355,22 @@ impl Dispatcher {
             let n = c.decode[r.index()];
             if n > 0 {
                 m.decode_errors.with_label_values(&[r.as_str()]).inc_by(n);
+            }
+        }
+        let f = self.frags.stats;
+        let pf = std::mem::replace(&mut self.published_frag, f);
+        m.fragments_reassembled
+            .inc_by(f.reassembled - pf.reassembled);
+        for (label, now, before) in [
+            ("frag_overlap", f.overlaps, pf.overlaps),
+            ("frag_too_big", f.too_big, pf.too_big),
+            ("frag_table_full", f.table_full, pf.table_full),
+            ("frag_timeout", f.timeouts, pf.timeouts),
+        ] {
+            if now > before {
+                m.decode_errors
+                    .with_label_values(&[label])
+                    .inc_by(now - before);
             }
         }
         if c.queue_drops > 0 {

@@ -21,7 +21,7 @@ pub use sink::SinkReport;
 
 use crate::capture::{PacketSource, Poll};
 use crate::config::{secs_to_ns, Config};
-use crate::decode::{Fragment, Packet};
+use crate::decode::Packet;
 use crate::flow::table::FlowLimits;
 use crate::output::alertmanager::AlertSender;
 use crate::output::eve::EveWriter;
@@ -50,14 +50,8 @@ struct WorkItem {
     ts: TsNanos,
     off: u32,
     len: u32,
-    kind: ItemKind,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum ItemKind {
-    Packet(Packet<'static>),
-    /// A fragment; its data is the item's bytes.
-    Fragment(Fragment<'static>),
+    /// Headers, payload detached (fragments arrive reassembled: the dispatcher does that).
+    packet: Packet<'static>,
 }
 
 /// Work for one worker, in allocations that are recycled.

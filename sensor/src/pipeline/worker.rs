@@ -1,9 +1,8 @@
 //! A worker shard: full decode, fragment reassembly, flow table, DNS, server names.
 
-use super::{Batch, ItemKind, SinkMsg, WorkerMsg};
+use super::{Batch, SinkMsg, WorkerMsg};
 use crate::config::{secs_to_ns, Config};
-use crate::decode::frag::{FragStats, Reassembler};
-use crate::decode::{decode_transport, Decoded, DropReason, Fragment, Packet, Transport};
+use crate::decode::{Packet, Transport};
 use crate::flow::key::icmp_flow_ports;
 use crate::flow::table::{AppState, FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
@@ -35,7 +34,6 @@ pub(super) struct Worker {
     spare_stash: Vec<Vec<Event>>,
     shard: usize,
     flows: FlowTable,
-    frags: Reassembler,
     dns: DnsTracker,
     dns_ports: super::ports::PortSet,
     tcp_dns_max: usize,
@@ -47,11 +45,8 @@ pub(super) struct Worker {
     last_expire: TsNanos,
     // Counters already added to Prometheus (the rest is added per batch).
     published_active: i64,
-    published_frag: FragStats,
     published_dns: DnsStats,
     dns_parse_errors: u64,
-    /// Reassembled datagrams that failed to decode, by [`DropReason`], since the last publish.
-    reassembled_drops: [u64; DropReason::ALL.len()],
     tcp_issues: TcpDnsIssues,
     published_tcp_issues: TcpDnsIssues,
     /// SMTP ports (empty when `smtp.enabled` is false), limits and this shard's budget.
@@ -78,11 +73,6 @@ impl Worker {
                 shard as u64,
                 shards as u64 + 1,
             ),
-            frags: Reassembler::new(
-                per(cfg.fragments.max_datagrams),
-                per(cfg.fragments.max_bytes),
-                secs_to_ns(cfg.fragments.timeout_s),
-            ),
             dns: DnsTracker::new(secs_to_ns(cfg.dns.timeout_s), per(cfg.dns.max_pending)),
             dns_ports: super::ports::PortSet::new(&cfg.dns.ports),
             tcp_dns_max: cfg.dns.tcp_buffer_bytes,
@@ -93,10 +83,8 @@ impl Worker {
             now: i64::MIN,
             last_expire: i64::MIN,
             published_active: 0,
-            published_frag: FragStats::default(),
             published_dns: DnsStats::default(),
             dns_parse_errors: 0,
-            reassembled_drops: [0; DropReason::ALL.len()],
             tcp_issues: TcpDnsIssues::default(),
             published_tcp_issues: TcpDnsIssues::default(),
             smtp_ports: super::ports::PortSet::new(if cfg.smtp.enabled {
@@ -132,7 +120,7 @@ impl Worker {
                         let start = it.off as usize;
                         let end = start + it.len as usize;
                         let bytes = batch.data.get(start..end).unwrap_or(&[]);
-                        self.item(it.ts, it.kind, bytes);
+                        self.item(it.ts, it.packet, bytes);
                     }
                     batch.clear();
                     let _ = recycle.try_send(batch);
@@ -167,11 +155,10 @@ impl Worker {
         }
         self.flows.expire(now, &mut self.flow_out);
         self.dns.expire(now, &mut self.dns_out);
-        self.frags.expire(now);
         self.last_expire = now;
     }
 
-    fn item(&mut self, ts: TsNanos, kind: ItemKind, bytes: &[u8]) {
+    fn item(&mut self, ts: TsNanos, p: Packet<'static>, bytes: &[u8]) {
         if ts > self.now {
             self.now = ts;
             // Busy shards expire on their own packets too, at most once per second.
@@ -179,25 +166,7 @@ impl Worker {
                 self.expire(ts);
             }
         }
-        match kind {
-            ItemKind::Packet(p) => self.ip_packet(ts, &p.with_payload(bytes)),
-            ItemKind::Fragment(f) => {
-                let f = Fragment { data: bytes, ..f };
-                if let Some(r) = self.frags.add(ts, &f) {
-                    let len = r.payload.len() as u32;
-                    match decode_transport(r.ctx, r.src, r.dst, r.proto, r.ip_len, &r.payload, len)
-                    {
-                        Decoded::Packet(p) => self.ip_packet(ts, &p),
-                        // A whole datagram whose headers are bad: counted like any other
-                        // frame that fails to decode.
-                        Decoded::Drop(why) | Decoded::TunnelDrop(why, _) => {
-                            self.reassembled_drops[why.index()] += 1;
-                        }
-                        Decoded::Fragment(_) | Decoded::NonIp(_) => {}
-                    }
-                }
-            }
-        }
+        self.ip_packet(ts, &p.with_payload(bytes));
     }
 
     fn ip_packet(&mut self, ts: TsNanos, p: &Packet<'_>) {
@@ -401,31 +370,6 @@ impl Worker {
         let active = self.flows.len() as i64;
         m.flows_active.add(active - self.published_active);
         self.published_active = active;
-
-        let f = self.frags.stats;
-        let pf = self.published_frag;
-        m.fragments_reassembled
-            .inc_by(f.reassembled - pf.reassembled);
-        for (label, now, before) in [
-            ("frag_overlap", f.overlaps, pf.overlaps),
-            ("frag_too_big", f.too_big, pf.too_big),
-            ("frag_table_full", f.table_full, pf.table_full),
-            ("frag_timeout", f.timeouts, pf.timeouts),
-        ] {
-            if now > before {
-                m.decode_errors
-                    .with_label_values(&[label])
-                    .inc_by(now - before);
-            }
-        }
-        self.published_frag = f;
-
-        for r in DropReason::ALL {
-            let n = std::mem::take(&mut self.reassembled_drops[r.index()]);
-            if n > 0 {
-                m.decode_errors.with_label_values(&[r.as_str()]).inc_by(n);
-            }
-        }
 
         let d = self.dns.stats;
         m.dns_pending_overflow
