@@ -190,25 +190,61 @@ impl<'a> Packet<'a> {
         }
     }
 
-    /// The same headers without payload bytes, to be stored apart from the frame.
-    pub fn detached(&self) -> Packet<'static> {
+    /// The headers a flow worker reads, without payload bytes and tunnel layers, to be
+    /// stored apart from the frame (see [`Detached`]).
+    pub fn detached(&self) -> Detached {
         let transport = match self.transport {
             Transport::Tcp(t) => Transport::Tcp(Tcp { payload: &[], ..t }),
             Transport::Udp(u) => Transport::Udp(Udp { payload: &[], ..u }),
             Transport::Icmp { icmp_type, code } => Transport::Icmp { icmp_type, code },
             Transport::Other => Transport::Other,
         };
-        Packet { transport, ..*self }
-    }
-
-    /// Headers with `payload` attached again (see [`Packet::detached`]).
-    pub fn with_payload(mut self, payload: &'a [u8]) -> Packet<'a> {
-        match &mut self.transport {
-            Transport::Tcp(t) => t.payload = payload,
-            Transport::Udp(u) => u.payload = payload,
-            _ => {}
+        Detached {
+            vlan: self.ctx.vlan,
+            tunnel_depth: self.ctx.tunnel_depth,
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            ip_len: self.ip_len,
+            transport,
         }
-        self
+    }
+}
+
+/// A packet's headers as they travel to a worker in a batch: without the payload (copied
+/// apart, and only when a worker reads it) and without the tunnel layers (the dispatcher
+/// tracks those flows): 96 bytes in a batch item instead of a [`Packet`]'s 208.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detached {
+    vlan: Vlans,
+    tunnel_depth: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ip_len: u32,
+    transport: Transport<'static>,
+}
+
+impl Detached {
+    /// The packet again, with `payload` attached (tunnel layers left empty).
+    pub fn with_payload(self, payload: &[u8]) -> Packet<'_> {
+        let transport = match self.transport {
+            Transport::Tcp(t) => Transport::Tcp(Tcp { payload, ..t }),
+            Transport::Udp(u) => Transport::Udp(Udp { payload, ..u }),
+            t => t,
+        };
+        Packet {
+            ctx: Context {
+                vlan: self.vlan,
+                tunnel_depth: self.tunnel_depth,
+                outer: TunnelUdps::default(),
+            },
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            ip_len: self.ip_len,
+            transport,
+        }
     }
 }
 

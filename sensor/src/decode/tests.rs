@@ -203,3 +203,18 @@ fn llc_snap_over_fddi_and_802_3() {
         Decoded::Drop(DropReason::Truncated)
     );
 }
+
+/// Batch items carry [`Detached`] headers, one per packet across the dispatcher-to-worker
+/// channel: the tunnel layers (104 bytes) stay behind.
+#[test]
+fn detached_headers_leave_the_tunnel_layers_behind() {
+    let size = std::mem::size_of::<Detached>();
+    eprintln!(
+        "Detached {size} Packet {}",
+        std::mem::size_of::<Packet<'static>>()
+    );
+    assert!(
+        size + 100 <= std::mem::size_of::<Packet<'static>>(),
+        "{size}"
+    );
+}

@@ -21,7 +21,7 @@ pub use sink::SinkReport;
 
 use crate::capture::{PacketSource, Poll};
 use crate::config::{secs_to_ns, Config};
-use crate::decode::Packet;
+use crate::decode::Detached;
 use crate::flow::table::FlowLimits;
 use crate::output::alertmanager::AlertSender;
 use crate::output::eve::EveWriter;
@@ -51,7 +51,7 @@ struct WorkItem {
     off: u32,
     len: u32,
     /// Headers, payload detached (fragments arrive reassembled: the dispatcher does that).
-    packet: Packet<'static>,
+    packet: Detached,
 }
 
 /// Work for one worker, in allocations that are recycled.

@@ -2,7 +2,7 @@
 
 use super::{Batch, SinkMsg, WorkerMsg};
 use crate::config::{secs_to_ns, Config};
-use crate::decode::{Packet, Transport};
+use crate::decode::{Detached, Packet, Transport};
 use crate::flow::key::icmp_flow_ports;
 use crate::flow::table::{AppState, FlowTable, PacketMeta};
 use crate::output::metrics::Metrics;
@@ -158,7 +158,7 @@ impl Worker {
         self.last_expire = now;
     }
 
-    fn item(&mut self, ts: TsNanos, p: Packet<'static>, bytes: &[u8]) {
+    fn item(&mut self, ts: TsNanos, p: Detached, bytes: &[u8]) {
         if ts > self.now {
             self.now = ts;
             // Busy shards expire on their own packets too, at most once per second.
