@@ -90,6 +90,18 @@ pub enum Transport<'a> {
     Other,
 }
 
+impl Transport<'_> {
+    /// The same headers carrying `payload` instead (TCP and UDP; the others carry none).
+    pub fn with_payload(self, payload: &[u8]) -> Transport<'_> {
+        match self {
+            Transport::Tcp(t) => Transport::Tcp(Tcp { payload, ..t }),
+            Transport::Udp(u) => Transport::Udp(Udp { payload, ..u }),
+            Transport::Icmp { icmp_type, code } => Transport::Icmp { icmp_type, code },
+            Transport::Other => Transport::Other,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcp<'a> {
     pub sport: u16,
@@ -193,12 +205,6 @@ impl<'a> Packet<'a> {
     /// The headers a flow worker reads, without payload bytes and tunnel layers, to be
     /// stored apart from the frame (see [`Detached`]).
     pub fn detached(&self) -> Detached {
-        let transport = match self.transport {
-            Transport::Tcp(t) => Transport::Tcp(Tcp { payload: &[], ..t }),
-            Transport::Udp(u) => Transport::Udp(Udp { payload: &[], ..u }),
-            Transport::Icmp { icmp_type, code } => Transport::Icmp { icmp_type, code },
-            Transport::Other => Transport::Other,
-        };
         Detached {
             vlan: self.ctx.vlan,
             tunnel_depth: self.ctx.tunnel_depth,
@@ -206,7 +212,7 @@ impl<'a> Packet<'a> {
             dst: self.dst,
             proto: self.proto,
             ip_len: self.ip_len,
-            transport,
+            transport: self.transport.with_payload(&[]),
         }
     }
 }
@@ -228,11 +234,6 @@ pub struct Detached {
 impl Detached {
     /// The packet again, with `payload` attached (tunnel layers left empty).
     pub fn with_payload(self, payload: &[u8]) -> Packet<'_> {
-        let transport = match self.transport {
-            Transport::Tcp(t) => Transport::Tcp(Tcp { payload, ..t }),
-            Transport::Udp(u) => Transport::Udp(Udp { payload, ..u }),
-            t => t,
-        };
         Packet {
             ctx: Context {
                 vlan: self.vlan,
@@ -243,7 +244,7 @@ impl Detached {
             dst: self.dst,
             proto: self.proto,
             ip_len: self.ip_len,
-            transport,
+            transport: self.transport.with_payload(payload),
         }
     }
 }
