@@ -665,6 +665,21 @@ mod tests {
         }
     }
 
+    /// A TCP packet of the one test connection 10.0.0.1:40000 → 10.0.0.2:80 (`fwd`: from the
+    /// client).
+    fn tcp_pkt(ts: i64, fwd: bool, flags: u8, seq: u32, ack: u32, len: u32) -> PacketMeta {
+        let (s, sp, d, dp) = if fwd {
+            ("10.0.0.1", 40000, "10.0.0.2", 80)
+        } else {
+            ("10.0.0.2", 80, "10.0.0.1", 40000)
+        };
+        let mut m = udp(ts, s, sp, d, dp);
+        m.proto = 6;
+        m.tcp = Some((flags, seq, ack));
+        m.payload_len = len;
+        m
+    }
+
     fn udp(ts: i64, src: &str, sport: u16, dst: &str, dport: u16) -> PacketMeta {
         PacketMeta {
             ts,
@@ -740,18 +755,7 @@ mod tests {
     fn acked_but_unseen_data_is_capture_loss() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
-        let tcp = |ts, fwd: bool, flags, seq, ack, len| {
-            let (s, sp, d, dp) = if fwd {
-                ("10.0.0.1", 40000, "10.0.0.2", 80)
-            } else {
-                ("10.0.0.2", 80, "10.0.0.1", 40000)
-            };
-            let mut m = udp(ts, s, sp, d, dp);
-            m.proto = 6;
-            m.tcp = Some((flags, seq, ack));
-            m.payload_len = len;
-            m
-        };
+        let tcp = tcp_pkt;
         t.track(&tcp(0, true, SYN, 100, 0, 0), &mut out);
         t.track(&tcp(1, false, SYN | ACK, 500, 101, 0), &mut out);
         t.track(&tcp(2, true, ACK, 101, 501, 100), &mut out);
@@ -835,18 +839,7 @@ mod tests {
     fn tcp_close_after_linger_and_port_reuse() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
-        let tcp = |ts, fwd: bool, flags, seq, len| {
-            let (s, sp, d, dp) = if fwd {
-                ("10.0.0.1", 40000, "10.0.0.2", 80)
-            } else {
-                ("10.0.0.2", 80, "10.0.0.1", 40000)
-            };
-            let mut m = udp(ts, s, sp, d, dp);
-            m.proto = 6;
-            m.tcp = Some((flags, seq, 0));
-            m.payload_len = len;
-            m
-        };
+        let tcp = |ts, fwd, flags, seq, len| tcp_pkt(ts, fwd, flags, seq, 0, len);
         t.track(&tcp(0, true, SYN, 100, 0), &mut out);
         t.track(&tcp(1, false, SYN | ACK, 500, 0), &mut out);
         t.track(&tcp(2, true, ACK, 101, 0), &mut out);
@@ -907,16 +900,9 @@ mod tests {
         assert_eq!(out[1].pkts_toserver, 1);
         assert_ne!(out[0].flow_id, out[1].flow_id);
         // TCP: a RST from the far side 10 s after a reset (linger 5 s) is a new flow.
-        let rst = |ts, src: &str, sport, dst: &str, dport| {
-            let mut m = udp(ts, src, sport, dst, dport);
-            m.proto = 6;
-            m.tcp = Some((RST | ACK, 1, 1));
-            m.payload_len = 0;
-            m
-        };
         out.clear();
-        t.track(&rst(20 * SEC, "10.0.0.1", 40000, "10.0.0.2", 80), &mut out);
-        t.track(&rst(30 * SEC, "10.0.0.2", 80, "10.0.0.1", 40000), &mut out);
+        t.track(&tcp_pkt(20 * SEC, true, RST | ACK, 1, 1, 0), &mut out);
+        t.track(&tcp_pkt(30 * SEC, false, RST | ACK, 1, 1, 0), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].reason, CloseReason::Closed);
         assert_eq!(out[0].pkts_toclient, 0);
@@ -928,18 +914,7 @@ mod tests {
     fn a_fin_before_the_peer_spoke_closes_after_the_linger() {
         let mut t = FlowTable::new(limits(10), 0, 1);
         let mut out = Vec::new();
-        let tcp = |ts, fwd: bool, flags| {
-            let (s, sp, d, dp) = if fwd {
-                ("10.0.0.1", 40000, "10.0.0.2", 80)
-            } else {
-                ("10.0.0.2", 80, "10.0.0.1", 40000)
-            };
-            let mut m = udp(ts, s, sp, d, dp);
-            m.proto = 6;
-            m.tcp = Some((flags, 1, 1));
-            m.payload_len = 0;
-            m
-        };
+        let tcp = |ts, fwd, flags| tcp_pkt(ts, fwd, flags, 1, 1, 0);
         t.track(&tcp(0, false, FIN | ACK), &mut out);
         t.track(&tcp(1, true, ACK), &mut out);
         t.track(&tcp(7 * SEC, true, FIN | ACK), &mut out);
